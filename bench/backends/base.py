@@ -1,0 +1,79 @@
+"""The backend protocol: what every engine (llama.cpp, OpenAI-compatible servers, vLLM, ...) provides.
+
+A response carries the answer AND its measurements, so accuracy and efficiency come from the
+same request. Requests for one multiple-choice item are grouped so an engine can evaluate the
+shared context once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class LoglikelihoodRequest:
+    """Score each (context, continuation) pair of one item; pairs usually share their context."""
+
+    item_id: str
+    pairs: tuple[tuple[str, str], ...]
+
+
+@dataclass
+class LoglikelihoodResponse:
+    logliks: list[float]  # sum of log-probabilities of each continuation's tokens
+    is_greedy: list[bool]  # every continuation token was the argmax
+    continuation_tokens: list[int]
+    input_tokens: int  # distinct tokens the item needed (shared context counted once)
+    tokens_evaluated: int  # tokens the engine actually ran (less when a prefix was cached)
+    latency_s: float
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    item_id: str
+    prompt: str
+    max_tokens: int = 256
+    stop: tuple[str, ...] = ()
+    temperature: float = 0.0
+
+
+@dataclass
+class GenerateResponse:
+    text: str
+    input_tokens: int
+    output_tokens: int
+    ttft_s: float | None
+    latency_s: float
+    finish_reason: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    backend: str
+    params: int | None = None
+    quant: str | None = None
+    file_size: int | None = None
+    n_ctx: int | None = None
+    chat_template: bool = False
+    device: str = "cpu"
+    family: str | None = None
+    license: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str
+
+    def info(self) -> ModelInfo: ...
+
+    def loglikelihood(self, reqs: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResponse]: ...
+
+    def generate(self, reqs: Sequence[GenerateRequest]) -> list[GenerateResponse]: ...
+
+    def close(self) -> None: ...

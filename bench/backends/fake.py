@@ -1,0 +1,94 @@
+"""A scripted backend for testing the harness itself (runner, store, resume, reports).
+
+It never stands in for a real engine: its answers are a seeded function of the item, so tests of
+the plumbing are deterministic and fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import time
+from collections.abc import Sequence
+
+from bench.backends.base import (
+    GenerateRequest,
+    GenerateResponse,
+    LoglikelihoodRequest,
+    LoglikelihoodResponse,
+    ModelInfo,
+)
+
+
+def _unit(*parts: str) -> float:
+    h = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    return int.from_bytes(h[:8], "big") / 2**64
+
+
+class FakeBackend:
+    name = "fake"
+
+    def __init__(
+        self,
+        model_name: str,
+        *,
+        accuracy: float = 0.5,
+        fail_items: Sequence[str] = (),
+        delay_s: float = 0.0,
+        crash_items: Sequence[str] = (),
+    ) -> None:
+        self.model_name = model_name
+        self.accuracy = accuracy
+        self.fail_items = set(fail_items)
+        self.delay_s = delay_s
+        self.crash_items = set(crash_items)
+        self.gold: dict[str, int] = {}  # set by tests that want a controlled accuracy
+
+    def info(self) -> ModelInfo:
+        return ModelInfo(name=self.model_name, backend=self.name, params=1_000_000, quant="none")
+
+    def close(self) -> None:
+        pass
+
+    def loglikelihood(self, reqs: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResponse]:
+        out = []
+        for r in reqs:
+            t0 = time.perf_counter()
+            if self.delay_s:
+                time.sleep(self.delay_s)
+            if r.item_id in self.crash_items:  # a hard crash, as an engine segfault or the OOM killer does
+                os.kill(os.getpid(), signal.SIGKILL)
+            if r.item_id in self.fail_items:
+                out.append(
+                    LoglikelihoodResponse([], [], [], 0, 0, time.perf_counter() - t0, error="fake failure")
+                )
+                continue
+            lls = [-1.0 - 5 * _unit(self.model_name, r.item_id, c + x) for c, x in r.pairs]
+            # "gold:<i>" in the item id lets harness tests plant the right answer.
+            gold = int(r.item_id.rsplit("gold:", 1)[1]) if "gold:" in r.item_id else None
+            if gold is not None and _unit(self.model_name, r.item_id, "acc") < self.accuracy:
+                lls[gold] = max(lls) + 0.5
+            n = [max(1, len(x) // 4) for _, x in r.pairs]
+            out.append(
+                LoglikelihoodResponse(
+                    logliks=lls,
+                    is_greedy=[False] * len(lls),
+                    continuation_tokens=n,
+                    input_tokens=len(r.pairs[0][0]) // 4 + sum(n),
+                    tokens_evaluated=len(r.pairs[0][0]) // 4 + sum(n),
+                    latency_s=time.perf_counter() - t0,
+                )
+            )
+        return out
+
+    def generate(self, reqs: Sequence[GenerateRequest]) -> list[GenerateResponse]:
+        out = []
+        for r in reqs:
+            t0 = time.perf_counter()
+            if r.item_id in self.fail_items:
+                out.append(GenerateResponse("", 0, 0, None, 0.0, error="fake failure"))
+                continue
+            text = f"answer {int(_unit(self.model_name, r.item_id) * 100)}"
+            out.append(GenerateResponse(text, len(r.prompt) // 4, 3, 0.0, time.perf_counter() - t0, "stop"))
+        return out

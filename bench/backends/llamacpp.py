@@ -1,0 +1,338 @@
+"""llama.cpp in process (llama-cpp-python).
+
+Log-likelihood scoring drives the KV cache directly: the tokens already in the cache are kept
+(the longest common prefix with the next request), so an item's shared context is evaluated
+once for all its choices, and a few-shot prefix shared by consecutive items is evaluated once
+for all of them. Logits are requested only for the positions that predict continuation tokens.
+
+This uses llama-cpp-python's `_ctx` / `_batch` internals, pinned by the `cpu` extra (0.3.36).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.backends.base import (
+    GenerateRequest,
+    GenerateResponse,
+    LoglikelihoodRequest,
+    LoglikelihoodResponse,
+    ModelInfo,
+)
+from bench.errors import BackendError, BackendUnavailable
+
+INSTALL_HINT = "pip install 'bench[cpu]'"
+
+
+def default_threads() -> int:
+    """Physical cores minus one, at least one: on small machines more threads ran ~10x slower."""
+    try:
+        import psutil
+
+        cores = psutil.cpu_count(logical=False) or os.cpu_count() or 2
+    except ImportError:  # pragma: no cover - psutil is a dependency
+        cores = os.cpu_count() or 2
+    return max(1, cores - 1)
+
+
+def _import_llama() -> Any:
+    try:
+        import llama_cpp
+    except ImportError as e:
+        raise BackendUnavailable(
+            "llamacpp", f"llama-cpp-python is not installed ({e})", INSTALL_HINT
+        ) from None
+    return llama_cpp
+
+
+def _log_softmax_pick(rows: np.ndarray, targets: np.ndarray) -> tuple[float, bool]:
+    """Sum of log p(target) over rows, and whether every target was the argmax."""
+    x = rows.astype(np.float64, copy=False)
+    m = x.max(axis=1, keepdims=True)
+    lse = m[:, 0] + np.log(np.exp(x - m).sum(axis=1))
+    picked = x[np.arange(len(targets)), targets]
+    greedy = bool(np.all(x.argmax(axis=1) == targets))
+    return float((picked - lse).sum()), greedy
+
+
+class LlamaCppBackend:
+    name = "llamacpp"
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        model_name: str,
+        n_ctx: int = 2048,
+        n_threads: int | None = None,
+        n_threads_batch: int | None = None,
+        n_batch: int = 512,
+        seed: int = 1234,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        llama_cpp = _import_llama()
+        self._llama_cpp = llama_cpp
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise BackendError(f"{model_name}: model file not found: {self.path}")
+        self.n_threads = n_threads or default_threads()
+        self.n_threads_batch = n_threads_batch or self.n_threads
+        self.model_name = model_name
+        self.meta = meta or {}
+        try:
+            self.llm = llama_cpp.Llama(
+                model_path=str(self.path),
+                n_ctx=n_ctx,
+                n_batch=n_batch,
+                n_ubatch=n_batch,
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads_batch,
+                logits_all=False,
+                seed=seed,
+                verbose=False,
+            )
+        except Exception as e:  # llama.cpp raises ValueError on a corrupt or unsupported file
+            raise BackendError(f"{model_name}: llama.cpp could not load {self.path}: {e}") from None
+        self.n_ctx = self.llm.n_ctx()
+        self.n_batch = n_batch
+        self.n_vocab = self.llm.n_vocab()
+        self._kv: list[int] = []  # tokens currently held in the KV cache (sequence 0)
+        self._vocab = self.llm._model.vocab
+        self.add_bos = bool(self.llm._model.add_bos_token())
+
+    # ------------------------------------------------------------------ info
+
+    def info(self) -> ModelInfo:
+        md = self.llm.metadata
+        return ModelInfo(
+            name=self.model_name,
+            backend=self.name,
+            params=int(self.llm._model.n_params()),
+            quant=self.meta.get("quant") or _quant_from_metadata(md),
+            file_size=self.path.stat().st_size,
+            n_ctx=self.n_ctx,
+            chat_template="tokenizer.chat_template" in md,
+            device="cpu",
+            family=self.meta.get("family") or md.get("general.architecture"),
+            license=self.meta.get("license") or md.get("general.license"),
+            extra={"n_threads": str(self.n_threads), "n_threads_batch": str(self.n_threads_batch)},
+        )
+
+    def close(self) -> None:
+        self.llm.close()
+
+    # ------------------------------------------------------------------ tokens
+
+    def tokenize(self, text: str, *, bos: bool) -> list[int]:
+        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=bos and self.add_bos, special=False))
+
+    def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        """lm-eval's `_encode_pair`: trailing spaces move to the continuation; the continuation's tokens
+        are those of context+continuation after the context's own token count."""
+        n_spaces = len(context) - len(context.rstrip())
+        if n_spaces:
+            continuation = context[-n_spaces:] + continuation
+            context = context[:-n_spaces]
+        whole = self.tokenize(context + continuation, bos=True)
+        ctx = self.tokenize(context, bos=True)
+        cont = whole[len(ctx) :]
+        if not ctx:  # empty context: condition on a start token, like lm-eval's prefix token
+            bos = self.llm.token_bos()
+            ctx = [bos if bos >= 0 else self.llm.token_eos()]
+        return ctx, cont
+
+    # ------------------------------------------------------------------ scoring
+
+    def _decode(self, tokens: Sequence[int], start: int, want_from: int) -> np.ndarray:
+        """Run tokens[start:] after the cached prefix; return logits for positions >= want_from."""
+        ctx = self.llm._ctx
+        batch = self.llm._batch
+        ctx.kv_cache_seq_rm(-1, start, -1)
+        self._kv = list(tokens[:start])
+        out: list[np.ndarray] = []
+        for i in range(start, len(tokens), self.n_batch):
+            chunk = tokens[i : i + self.n_batch]
+            b = batch.batch
+            b.n_tokens = len(chunk)
+            n_out = 0
+            for j, tok in enumerate(chunk):
+                pos = i + j
+                b.token[j] = tok
+                b.pos[j] = pos
+                b.seq_id[j][0] = 0
+                b.n_seq_id[j] = 1
+                flag = pos >= want_from
+                b.logits[j] = flag
+                n_out += flag
+            ctx.decode(batch)
+            self._kv.extend(chunk)
+            if n_out:
+                ptr = ctx.get_logits()
+                out.append(np.ctypeslib.as_array(ptr, shape=(n_out, self.n_vocab)).copy())
+        return np.concatenate(out) if out else np.empty((0, self.n_vocab), dtype=np.float32)
+
+    def _score(self, ctx_tokens: list[int], cont_tokens: list[int]) -> tuple[float, bool, int]:
+        tokens = ctx_tokens + cont_tokens
+        if len(tokens) > self.n_ctx:
+            raise BackendError(f"request of {len(tokens)} tokens exceeds n_ctx={self.n_ctx}")
+        first = len(ctx_tokens) - 1  # position whose logits predict the first continuation token
+        common = 0
+        for a, b in zip(self._kv, tokens, strict=False):
+            if a != b:
+                break
+            common += 1
+        start = min(common, first)
+        logits = self._decode(tokens, start, first)
+        rows = logits[: len(cont_tokens)]
+        ll, greedy = _log_softmax_pick(rows, np.asarray(cont_tokens))
+        return ll, greedy, len(tokens) - start
+
+    def loglikelihood(self, reqs: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResponse]:
+        out = []
+        for req in reqs:
+            t0 = time.perf_counter()
+            try:
+                lls, greedy, ntoks = [], [], []
+                evaluated = 0
+                distinct: set[tuple[int, ...]] = set()
+                for context, continuation in req.pairs:
+                    ctx, cont = self.encode_pair(context, continuation)
+                    if not cont:
+                        raise BackendError(f"continuation {continuation!r} encodes to no tokens")
+                    ll, g, n_eval = self._score(ctx, cont)
+                    lls.append(ll)
+                    greedy.append(g)
+                    ntoks.append(len(cont))
+                    evaluated += n_eval
+                    distinct.add(tuple(ctx))
+                input_tokens = sum(len(c) for c in distinct) + sum(ntoks)
+                out.append(
+                    LoglikelihoodResponse(
+                        logliks=lls,
+                        is_greedy=greedy,
+                        continuation_tokens=ntoks,
+                        input_tokens=input_tokens,
+                        tokens_evaluated=evaluated,
+                        latency_s=time.perf_counter() - t0,
+                    )
+                )
+            except Exception as e:
+                self._kv = []
+                out.append(_failed_ll(e, time.perf_counter() - t0))
+        return out
+
+    # ------------------------------------------------------------------ generation
+
+    def generate(self, reqs: Sequence[GenerateRequest]) -> list[GenerateResponse]:
+        return [self._generate_one(r) for r in reqs]
+
+    def _generate_one(self, req: GenerateRequest) -> GenerateResponse:
+        t0 = time.perf_counter()
+        try:
+            prompt = self.tokenize(req.prompt, bos=True)
+            if len(prompt) + req.max_tokens > self.n_ctx:
+                raise BackendError(
+                    f"prompt of {len(prompt)} tokens + max_tokens {req.max_tokens} exceeds n_ctx={self.n_ctx}"
+                )
+            # Let llama-cpp-python reuse the KV prefix we know is cached.
+            self.llm.n_tokens = len(self._kv)
+            self.llm.input_ids[: len(self._kv)] = self._kv
+            out: list[int] = []
+            ttft: float | None = None
+            finish = "length"
+            text = ""
+            gen = self.llm.generate(prompt, temp=req.temperature, top_k=1 if req.temperature == 0 else 40)
+            for tok in gen:
+                if ttft is None:
+                    ttft = time.perf_counter() - t0
+                if self._llama_cpp.llama_vocab_is_eog(self._vocab, tok):
+                    finish = "stop"
+                    break
+                out.append(tok)
+                text = self.llm.detokenize(out, prev_tokens=prompt).decode("utf-8", errors="ignore")
+                cut = _first_stop(text, req.stop)
+                if cut is not None:
+                    text = text[:cut]
+                    finish = "stop"
+                    break
+                if len(out) >= req.max_tokens:
+                    break
+            gen.close()
+            self._kv = list(self.llm.input_ids[: self.llm.n_tokens])
+            return GenerateResponse(
+                text=text,
+                input_tokens=len(prompt),
+                output_tokens=len(out),
+                ttft_s=ttft,
+                latency_s=time.perf_counter() - t0,
+                finish_reason=finish,
+            )
+        except Exception as e:
+            self._kv = []
+            self.llm.reset()
+            return GenerateResponse(
+                text="",
+                input_tokens=0,
+                output_tokens=0,
+                ttft_s=None,
+                latency_s=time.perf_counter() - t0,
+                error=_err(e),
+            )
+
+
+def _first_stop(text: str, stops: Sequence[str]) -> int | None:
+    hits = [i for s in stops if s and (i := text.find(s)) >= 0]
+    return min(hits) if hits else None
+
+
+def _err(e: Exception) -> str:
+    return f"{type(e).__name__}: {e}"
+
+
+def _failed_ll(e: Exception, latency: float) -> LoglikelihoodResponse:
+    return LoglikelihoodResponse(
+        logliks=[],
+        is_greedy=[],
+        continuation_tokens=[],
+        input_tokens=0,
+        tokens_evaluated=0,
+        latency_s=latency,
+        error=_err(e),
+    )
+
+
+_FTYPES = {
+    0: "F32",
+    1: "F16",
+    2: "Q4_0",
+    3: "Q4_1",
+    7: "Q8_0",
+    8: "Q5_0",
+    9: "Q5_1",
+    10: "Q2_K",
+    11: "Q3_K_S",
+    12: "Q3_K_M",
+    13: "Q3_K_L",
+    14: "Q4_K_S",
+    15: "Q4_K_M",
+    16: "Q5_K_S",
+    17: "Q5_K_M",
+    18: "Q6_K",
+    32: "BF16",
+}
+
+
+def _quant_from_metadata(md: dict[str, str]) -> str | None:
+    ft = md.get("general.file_type")
+    if ft is None:
+        return None
+    try:
+        return _FTYPES.get(int(ft), f"ftype{ft}")
+    except ValueError:
+        return ft

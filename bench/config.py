@@ -1,0 +1,285 @@
+"""Suite files: YAML -> yaml.safe_load -> pydantic models (extra="forbid").
+
+Every error names the file, the field path and what is allowed, in one line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
+
+from bench.errors import ConfigError
+from bench.registry import did_you_mean
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- hardware and defaults
+
+
+class Hardware(Strict):
+    """What the machine costs; used for the cost of self-hosted runs."""
+
+    name: str = Field(default="auto", description="profile name; 'auto' describes this machine")
+    usd_per_hour: float = Field(default=0.0, ge=0)
+
+
+class Defaults(Strict):
+    limit: int | None = Field(default=None, ge=1, description="items per task; null for all")
+    seed: int = 1234
+    num_fewshot: int = Field(default=0, ge=0)
+    batch_size: int = Field(default=8, ge=1, description="items handed to the backend per call")
+
+
+# ---------------------------------------------------------------- models
+
+
+class Price(Strict):
+    input_per_mtok: float = Field(default=0.0, ge=0)
+    output_per_mtok: float = Field(default=0.0, ge=0)
+
+
+class _ModelBase(Strict):
+    name: str = Field(min_length=1)
+    price: Price | None = None
+
+
+class LlamaCppModel(_ModelBase):
+    """A GGUF model run in process by llama-cpp-python. Catalog names need no path."""
+
+    backend: Literal["llamacpp"] = "llamacpp"
+    path: str | None = Field(default=None, description="a GGUF file; catalog models resolve it themselves")
+    n_ctx: int = Field(default=2048, ge=64)
+    n_threads: int | None = Field(default=None, ge=1, description="decode threads; default: cores - 1")
+    n_threads_batch: int | None = Field(default=None, ge=1, description="prompt threads; default: n_threads")
+    n_batch: int = Field(default=512, ge=1)
+
+
+class FakeModel(_ModelBase):
+    """A scripted model for testing the harness itself; never a stand-in for a real backend."""
+
+    backend: Literal["fake"]
+    accuracy: float = Field(default=0.5, ge=0, le=1, description="chance of ranking the gold choice first")
+    fail_items: list[str] = Field(default_factory=list, description="item ids that raise an error")
+    delay_s: float = Field(default=0.0, ge=0)
+    crash_items: list[str] = Field(default_factory=list, description="item ids that SIGKILL the worker")
+
+
+MODEL_BACKENDS = ("llamacpp", "fake")
+
+
+def _model_tag(v: Any) -> str:
+    if isinstance(v, dict):
+        return str(v.get("backend", "llamacpp"))
+    return str(getattr(v, "backend", "llamacpp"))
+
+
+ModelSpec = Annotated[
+    Annotated[LlamaCppModel, Tag("llamacpp")] | Annotated[FakeModel, Tag("fake")],
+    Discriminator(_model_tag, custom_error_type="backend", custom_error_message="unknown backend"),
+]
+
+
+# ---------------------------------------------------------------- datasets and tasks
+
+
+class LocalDataset(Strict):
+    """A local jsonl / json / csv / parquet file."""
+
+    path: str
+    format: Literal["auto", "jsonl", "json", "csv", "parquet"] = "auto"
+
+
+class HubDataset(Strict):
+    """A Hugging Face hub dataset, loaded with `datasets` (needs the hub)."""
+
+    hub: str
+    config: str | None = None
+    split: str = "test"
+    revision: str | None = None
+
+
+DatasetRef = str | LocalDataset | HubDataset
+
+
+class FieldMap(Strict):
+    """Where a custom dataset keeps the parts of a multiple-choice item."""
+
+    id: str | None = None
+    question: str = "question"
+    choices: str = "choices"
+    answer: str = "answer"
+
+
+class _TaskBase(Strict):
+    name: str = Field(min_length=1)
+    dataset: DatasetRef
+    split: str | None = Field(default=None, description="catalog split; default: the dataset's own")
+    limit: int | None = Field(default=None, ge=1)
+    num_fewshot: int | None = Field(default=None, ge=0)
+    seed: int | None = None
+    batch_size: int | None = Field(default=None, ge=1)
+
+
+class MCQTask(_TaskBase):
+    """Multiple choice scored by log-likelihood of each answer choice (lm-eval's acc / acc_norm)."""
+
+    kind: Literal["mcq"]
+    prompt: str | None = Field(default=None, description="Jinja template of the question; default: dataset's")
+    fields: FieldMap | None = Field(default=None, description="for custom datasets: where the parts are")
+    target_delimiter: str = " "
+    fewshot_delimiter: str = "\n\n"
+
+
+TASK_KINDS = ("mcq",)
+
+TaskSpec = Annotated[MCQTask, Field(discriminator="kind")]
+
+
+# ---------------------------------------------------------------- suite
+
+
+class Suite(Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    defaults: Defaults = Defaults()
+    hardware: Hardware = Hardware()
+    models: list[ModelSpec] = Field(min_length=1)
+    tasks: list[TaskSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Suite:
+        for what, names in (
+            ("models", [m.name for m in self.models]),
+            ("tasks", [t.name for t in self.tasks]),
+        ):
+            seen: set[str] = set()
+            for i, n in enumerate(names):
+                if n in seen:
+                    raise ValueError(f"{what}[{i}].name: {n!r} is used twice; names must be unique")
+                seen.add(n)
+        return self
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    def suite_hash(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
+
+    def effective_task(self, task: MCQTask) -> dict[str, Any]:
+        """A task's settings with the suite defaults filled in."""
+        d = self.defaults
+        return {
+            "limit": task.limit if task.limit is not None else d.limit,
+            "num_fewshot": task.num_fewshot if task.num_fewshot is not None else d.num_fewshot,
+            "seed": task.seed if task.seed is not None else d.seed,
+            "batch_size": task.batch_size if task.batch_size is not None else d.batch_size,
+        }
+
+
+# ---------------------------------------------------------------- loading and errors
+
+
+def _fmt_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in MODEL_BACKENDS or part in TASK_KINDS:
+            continue  # union tags add noise, the user never wrote them
+        elif isinstance(part, str) and part.startswith(("function-", "str", "LocalDataset", "HubDataset")):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _models_in(ann: Any) -> list[type[BaseModel]]:
+    """The pydantic model classes reachable inside a field annotation (lists, unions, Annotated)."""
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return [ann]
+    out: list[type[BaseModel]] = []
+    for a in get_args(ann):
+        out += _models_in(a)
+    return out
+
+
+_TAGGED: dict[str, type[BaseModel]] = {"llamacpp": LlamaCppModel, "fake": FakeModel, "mcq": MCQTask}
+
+
+def _model_fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """The allowed field names at a location, for "did you mean" on unknown keys."""
+    classes: list[type[BaseModel]] = [Suite]
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if part in _TAGGED:
+            classes = [_TAGGED[part]]
+            continue
+        nxt: list[type[BaseModel]] = []
+        for cls in classes:
+            if part in cls.model_fields:
+                nxt += _models_in(cls.model_fields[part].annotation)
+        classes = nxt
+    return sorted({f for cls in classes for f in cls.model_fields})
+
+
+def _explain(err: dict[str, Any]) -> str:
+    loc = tuple(err["loc"])
+    typ = err["type"]
+    if typ == "extra_forbidden":
+        allowed = _model_fields_at(loc)
+        hint = did_you_mean(str(loc[-1]), allowed) if allowed else ""
+        return f"{_fmt_loc(loc)}: unknown field{'; ' + hint if hint else ''}"
+    if typ == "backend":
+        return f"{_fmt_loc(loc)}.backend: unknown backend {err['input'].get('backend')!r}; " + did_you_mean(
+            str(err["input"].get("backend")), MODEL_BACKENDS
+        )
+    if typ == "union_tag_invalid":
+        tag = err.get("ctx", {}).get("tag")
+        return f"{_fmt_loc(loc)}.kind: unknown task kind {tag!r}; {did_you_mean(str(tag), TASK_KINDS)}"
+    if typ == "union_tag_not_found":
+        return f"{_fmt_loc(loc)}.kind: missing; allowed: {', '.join(TASK_KINDS)}"
+    if typ == "missing":
+        return f"{_fmt_loc(loc)}: required field is missing"
+    return f"{_fmt_loc(loc)}: {err['msg']}"
+
+
+def parse_suite(data: Any, source: str = "<suite>") -> Suite:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a suite must be a mapping with name, models and tasks")
+    try:
+        suite = Suite.model_validate(data)
+    except ValidationError as e:
+        errs = e.errors()
+        # Prefer the most specific error: unions report one error per branch.
+        first = sorted(errs, key=lambda x: (x["type"] in ("union_tag_not_found",), -len(x["loc"])))[0]
+        more = f" (+{len(errs) - 1} more)" if len(errs) > 1 else ""
+        raise ConfigError(f"{source}: {_explain(first)}{more}") from None
+    from bench.catalog import check_suite_names
+
+    check_suite_names(suite, source)
+    return suite
+
+
+def load_suite(path: str | Path) -> Suite:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: no such suite file")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{p}{where}: invalid YAML: {problem}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not a UTF-8 text file") from None
+    return parse_suite(data, str(p))

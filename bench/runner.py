@@ -1,0 +1,402 @@
+"""Plan and execute a run: one worker process per model, items in batches, parts written as they finish.
+
+No printing here: progress goes to a `Display` as events, so the CLI, tests and the nightly job
+each show it their own way. A model that fails to load, or whose worker dies, is recorded as
+that model's error while the other models go on.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import resource
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from bench import __version__, provenance, store
+from bench.config import Suite
+from bench.errors import BenchError, ConfigError
+from bench.registry import did_you_mean
+
+Event = dict[str, Any]
+Executor = Literal["process", "inline"]
+
+
+class Display(Protocol):
+    def handle(self, event: Event) -> None: ...
+
+
+class NullDisplay:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def handle(self, event: Event) -> None:
+        self.events.append(event)
+
+
+@dataclass
+class RunPlan:
+    suite: Suite
+    root: Path
+    run_id: str
+    dir: Path
+    resumed: bool
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def suite_hash(self) -> str:
+        return self.suite.suite_hash()
+
+
+# ---------------------------------------------------------------------- planning
+
+
+def apply_overrides(
+    suite: Suite, *, limit: int | None = None, models: Sequence[str] = (), tasks: Sequence[str] = ()
+) -> Suite:
+    """The suite as it will actually run: CLI choices become part of it, and so of its hash."""
+    data = suite.model_dump(mode="python")
+    for opt, names, have in (
+        ("--models", models, [m.name for m in suite.models]),
+        ("--tasks", tasks, [t.name for t in suite.tasks]),
+    ):
+        for n in names:
+            if n not in have:
+                raise ConfigError(f"{opt}: {n!r} is not in suite {suite.name!r}; {did_you_mean(n, have)}")
+    if models:
+        data["models"] = [m for m in data["models"] if m["name"] in models]
+    if tasks:
+        data["tasks"] = [t for t in data["tasks"] if t["name"] in tasks]
+    if limit is not None:
+        data["defaults"]["limit"] = limit
+        for t in data["tasks"]:
+            t["limit"] = None
+    return Suite.model_validate(data)
+
+
+def plan_run(suite: Suite, root: Path, *, resume: bool = False, run_id: str | None = None) -> RunPlan:
+    root = Path(root)
+    if run_id is not None or resume:
+        candidates = [
+            r
+            for r in store.list_runs(root)
+            if r.get("suite") == suite.name and (run_id is None or r.get("run_id") == run_id)
+        ]
+        if run_id is not None and not candidates:
+            raise BenchError(f"--run-id: no run {run_id!r} of suite {suite.name!r} under {root}")
+        same = [r for r in candidates if r.get("suite_hash") == suite.suite_hash()]
+        if run_id is not None and not same:
+            raise BenchError(
+                f"--run-id: run {run_id!r} was made from a different suite; it cannot be resumed"
+            )
+        if same:
+            m = same[0]
+            return RunPlan(suite, root, m["run_id"], Path(m["path"]), True, m)
+    rid = new_id = store.new_run_id()
+    d = store.run_dir(root, suite.name, new_id)
+    manifest = {
+        "schema_version": store.SCHEMA_VERSION,
+        "run_id": rid,
+        "suite": suite.name,
+        "suite_hash": suite.suite_hash(),
+        "suite_config": suite.model_dump(mode="json"),
+        "seed": suite.defaults.seed,
+        "created_at": datetime.now(UTC).isoformat(),
+        "bench_version": __version__,
+        "git_sha": provenance.git_sha(),
+        "hardware": provenance.hardware_label(suite.hardware.name),
+        "hardware_info": provenance.hardware_info(),
+        "packages": provenance.package_versions(),
+        "python_version": provenance.python_version(),
+    }
+    store.write_manifest(d, manifest)
+    return RunPlan(suite, root, rid, d, False, manifest)
+
+
+# ---------------------------------------------------------------------- the worker
+
+
+@dataclass(frozen=True)
+class ModelJob:
+    suite_json: dict[str, Any]
+    model: str
+    run_dir: str
+    manifest: dict[str, Any]
+
+
+def _base_columns(
+    job: ModelJob, suite: Suite, spec: Any, task: Any, task_kind: str, dataset: str
+) -> dict[str, Any]:
+    m = job.manifest
+    return {
+        "run_id": m["run_id"],
+        "suite": suite.name,
+        "suite_hash": m["suite_hash"],
+        "seed": suite.effective_task(task)["seed"],
+        "bench_version": m["bench_version"],
+        "git_sha": m["git_sha"],
+        "hardware": m["hardware"],
+        "task": task.name,
+        "task_kind": task_kind,
+        "dataset": dataset,
+        "model": spec.name,
+        "backend": spec.backend,
+    }
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run_model(job: ModelJob, emit: Callable[[Event], None]) -> None:
+    """Everything one model does in a run; runs inside its own worker process."""
+    from bench.backends import create_backend
+    from bench.summary import error_summary, task_summary
+    from bench.tasks import create_task
+    from bench.tasks.mcq import dataset_label
+
+    suite = Suite.model_validate(job.suite_json)
+    spec = next(m for m in suite.models if m.name == job.model)
+    directory = Path(job.run_dir)
+    m = job.manifest
+    run_extra = {
+        "python_version": m["python_version"],
+        "packages": _json(m["packages"]),
+        "hardware_info": _json(m["hardware_info"]),
+    }
+    price = (spec.price.input_per_mtok, spec.price.output_per_mtok) if spec.price else None
+
+    t0 = time.perf_counter()
+    try:
+        backend = create_backend(spec, suite.defaults.seed)
+        info = backend.info()
+    except Exception as e:  # a model that cannot load is that model's error, not the suite's
+        msg = _error_text(e)
+        emit({"type": "model_error", "model": spec.name, "error": msg})
+        for t in suite.tasks:
+            base = {**_base_columns(job, suite, spec, t, t.kind, dataset_label(t.dataset)), **run_extra}
+            writer = store.RunWriter(directory, spec.name, t.name)
+            writer.write_summary(error_summary(base, ("acc",), "acc", f"model failed to load: {msg}"))
+        return
+    load_s = time.perf_counter() - t0
+    emit({"type": "model_loaded", "model": spec.name, "load_s": load_s, "params": info.params})
+    model_cols = {
+        "model_params": info.params,
+        "quant": info.quant,
+        "model_file_mb": info.file_size / 2**20 if info.file_size else None,
+        "load_s": load_s,
+    }
+
+    for tspec in suite.tasks:
+        eff = suite.effective_task(tspec)
+        base = {
+            **_base_columns(job, suite, spec, tspec, tspec.kind, dataset_label(tspec.dataset)),
+            **run_extra,
+        }
+        writer = store.RunWriter(directory, spec.name, tspec.name)
+        started = datetime.now(UTC)
+        try:
+            task = create_task(tspec, eff)
+            items = task.items()
+        except Exception as e:
+            msg = _error_text(e)
+            emit({"type": "task_error", "model": spec.name, "task": tspec.name, "error": msg})
+            writer.write_summary(error_summary({**base, **model_cols}, ("acc",), "acc", msg))
+            continue
+        done = writer.done_items()
+        todo = [it for it in items if it.id not in done]
+        emit(
+            {
+                "type": "task_start",
+                "model": spec.name,
+                "task": tspec.name,
+                "total": len(items),
+                "done": len(items) - len(todo),
+            }
+        )
+        t_task = time.perf_counter()
+        for i in range(0, len(todo), eff["batch_size"]):
+            batch = todo[i : i + eff["batch_size"]]
+            batch_start = datetime.now(UTC)
+            try:
+                rows = task.evaluate(backend, batch)
+            except Exception as e:  # a bug or engine failure on this batch: record it, go on
+                msg = _error_text(e)
+                rows = [{"item_id": it.id, "item_index": it.index, "error": msg} for it in batch]
+            for r in rows:
+                r.update(base)
+                r.setdefault("started_at", batch_start)
+                r.setdefault("warmup", False)
+                r["task_kind"] = task.kind
+            writer.append(rows)
+            emit(
+                {
+                    "type": "advance",
+                    "model": spec.name,
+                    "task": tspec.name,
+                    "n": len(batch),
+                    "errors": sum(1 for r in rows if r.get("error")),
+                }
+            )
+        wall = time.perf_counter() - t_task
+        ids = {it.id for it in items}
+        samples = writer.read_samples()
+        keep = [i for i, x in enumerate(samples.column("item_id").to_pylist()) if x in ids]
+        samples = samples.take(keep)
+        summary = task_summary(
+            samples,
+            base={
+                **base,
+                **model_cols,
+                "num_fewshot": eff["num_fewshot"],
+                "item_limit": eff["limit"],
+                "peak_rss_mb": _peak_rss_mb(),
+                "started_at": started,
+                "finished_at": datetime.now(UTC),
+            },
+            metrics=task.metrics,
+            primary=task.primary_metric,
+            seed=eff["seed"],
+            wall_s=wall if todo else 0.0,
+            usd_per_hour=suite.hardware.usd_per_hour,
+            price=price,
+        )
+        writer.write_summary(summary)
+        emit({"type": "task_done", "model": spec.name, "task": tspec.name, "summary": summary})
+    backend.close()
+
+
+def _json(obj: Any) -> str:
+    import json
+
+    return json.dumps(obj, sort_keys=True)
+
+
+def _error_text(e: BaseException) -> str:
+    if isinstance(e, BenchError):
+        return str(e)
+    return f"{type(e).__name__}: {e}"
+
+
+def _worker_main(job: ModelJob, q: Any) -> None:
+    try:
+        run_model(job, q.put)
+    except BaseException as e:
+        q.put(
+            {
+                "type": "model_error",
+                "model": job.model,
+                "error": _error_text(e),
+                "traceback": traceback.format_exc(),
+            }
+        )
+        raise
+
+
+# ---------------------------------------------------------------------- execution
+
+
+@dataclass
+class RunResult:
+    plan: RunPlan
+    wall_s: float
+    model_errors: dict[str, str]
+
+
+def execute(plan: RunPlan, display: Display, *, executor: Executor = "process") -> RunResult:
+    suite = plan.suite
+    plan.dir.mkdir(parents=True, exist_ok=True)
+    for stale in plan.dir.glob(".tmp-*"):  # left by a killed writer; never part of the results
+        stale.unlink(missing_ok=True)
+    display.handle(
+        {
+            "type": "run_start",
+            "run_id": plan.run_id,
+            "dir": str(plan.dir),
+            "resumed": plan.resumed,
+            "models": [m.name for m in suite.models],
+            "tasks": [t.name for t in suite.tasks],
+        }
+    )
+    t0 = time.perf_counter()
+    errors: dict[str, str] = {}
+    for spec in suite.models:
+        job = ModelJob(plan.suite.model_dump(mode="json"), spec.name, str(plan.dir), plan.manifest)
+        if executor == "inline":
+
+            def sink(ev: Event) -> None:
+                if ev["type"] == "model_error":
+                    errors[ev["model"]] = ev["error"]
+                display.handle(ev)
+
+            run_model(job, sink)
+            continue
+        err = _run_in_process(job, display)
+        if err:
+            errors[spec.name] = err
+            _record_crash(plan, spec, err)
+    display.handle({"type": "run_done", "run_id": plan.run_id, "wall_s": time.perf_counter() - t0})
+    return RunResult(plan, time.perf_counter() - t0, errors)
+
+
+def _run_in_process(job: ModelJob, display: Display) -> str | None:
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    proc = ctx.Process(target=_worker_main, args=(job, q), name=f"bench-{job.model}", daemon=True)
+    proc.start()
+    error: str | None = None
+
+    def drain(block: bool) -> None:
+        nonlocal error
+        while True:
+            try:
+                ev = q.get(timeout=0.2) if block else q.get_nowait()
+            except queue.Empty:
+                return
+            if ev["type"] == "model_error":
+                error = ev["error"]
+            display.handle(ev)
+            block = False
+
+    try:
+        while proc.is_alive():
+            drain(block=True)
+        proc.join()
+        drain(block=False)
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.join(5)
+        raise
+    if proc.exitcode != 0 and error is None:
+        code = proc.exitcode or 0
+        why = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+        if code == -9:
+            why += " (out of memory?)"
+        error = f"worker for {job.model} died: {why}"
+        display.handle({"type": "model_error", "model": job.model, "error": error})
+    q.close()
+    return error if proc.exitcode != 0 or error else None
+
+
+def _record_crash(plan: RunPlan, spec: Any, err: str) -> None:
+    """Tasks of a crashed model that have no summary get an error summary, so the failure is visible."""
+    from bench.summary import error_summary
+    from bench.tasks.mcq import dataset_label
+
+    job = ModelJob({}, spec.name, str(plan.dir), plan.manifest)
+    for t in plan.suite.tasks:
+        writer = store.RunWriter(plan.dir, spec.name, t.name)
+        if (plan.dir / f"runs-{writer.stem}.parquet").exists():
+            continue
+        base = _base_columns(job, plan.suite, spec, t, t.kind, dataset_label(t.dataset))
+        writer.write_summary(error_summary(base, ("acc",), "acc", err))
+
+
+def default_results_dir() -> Path:
+    return Path(os.environ.get("BENCH_RESULTS_DIR", "results"))

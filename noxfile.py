@@ -1,0 +1,46 @@
+"""Developer sessions: `nox -s tests` (what CI runs), `nox -s lint`, `nox -s unit`."""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.default_venv_backend = "venv"
+
+# llama-cpp-python compiles on install. A native build (-march=native) can emit instructions that
+# the CPU advertises but the OS or VM does not enable (AMX tiles: "Illegal instruction"), so build
+# for a portable AVX2 baseline. pip caches the wheel: only the first install compiles (~10 min).
+PORTABLE_LLAMA = (
+    "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
+)
+
+
+def _install(session: nox.Session, extras: str) -> None:
+    env = {"CMAKE_ARGS": os.environ.get("CMAKE_ARGS", PORTABLE_LLAMA)}
+    session.install("-e", f".[{extras}]", env=env)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Every test that runs on a CPU machine, real models included (slow ones too)."""
+    _install(session, "cpu,dev,lmeval")
+    args = session.posargs or ["-m", "not gpu and not network", "-q"]
+    session.run("python", "-m", "pytest", *args)
+
+
+@nox.session
+def unit(session: nox.Session) -> None:
+    """The fast subset: no slow tests."""
+    _install(session, "cpu,dev")
+    session.run("python", "-m", "pytest", "-m", "not slow and not gpu and not network", "-q", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    _install(session, "cpu,dev")
+    session.run("ruff", "check", "bench", "tests", "noxfile.py")
+    session.run("ruff", "format", "--check", "bench", "tests", "noxfile.py")
+    session.run("mypy")
