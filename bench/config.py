@@ -136,6 +136,11 @@ class MCQTask(_TaskBase):
     fields: FieldMap | None = Field(default=None, description="for custom datasets: where the parts are")
     target_delimiter: str = " "
     fewshot_delimiter: str = "\n\n"
+    fewshot_sampler: Literal["random", "first_n"] | None = Field(
+        default=None,
+        description="how shots are drawn: seeded random, or the first n (lm-eval's MMLU); "
+        "default: first_n from a dedicated few-shot split, else random",
+    )
 
 
 TASK_KINDS = ("mcq",)
@@ -231,7 +236,7 @@ def _model_fields_at(loc: tuple[Any, ...]) -> list[str]:
     return sorted({f for cls in classes for f in cls.model_fields})
 
 
-def _explain(err: dict[str, Any]) -> str:
+def _explain(err: Any) -> str:
     loc = tuple(err["loc"])
     typ = err["type"]
     if typ == "extra_forbidden":

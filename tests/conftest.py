@@ -26,13 +26,25 @@ def mcq_jsonl(tmp_path: Path) -> Path:
     rows = []
     for i in range(23):
         gold = i % 3
-        rows.append({"id": f"q{i:02d}-gold:{gold}", "q": f"What is item {i}?", "opts": ["a", "bb", "ccc"], "label": gold})
+        rows.append(
+            {
+                "id": f"q{i:02d}-gold:{gold}",
+                "q": f"What is item {i}?",
+                "opts": ["a", "bb", "ccc"],
+                "label": gold,
+            }
+        )
     p.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     return p
 
 
-def fake_suite(data: Path, *, models: list[dict[str, object]] | None = None, limit: int | None = None,
-               batch_size: int = 4) -> dict[str, object]:
+def fake_suite(
+    data: Path,
+    *,
+    models: list[dict[str, object]] | None = None,
+    limit: int | None = None,
+    batch_size: int = 4,
+) -> dict[str, object]:
     return {
         "name": "harness",
         "defaults": {"limit": limit, "seed": 3, "batch_size": batch_size},

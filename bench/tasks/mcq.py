@@ -30,7 +30,7 @@ _env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newlin
 def dataset_label(ref: DatasetRef) -> str:
     if isinstance(ref, str):
         return ref
-    return getattr(ref, "path", None) or getattr(ref, "hub", "custom")
+    return str(getattr(ref, "path", None) or getattr(ref, "hub", "custom"))
 
 
 def _as_list(value: Any, where: str) -> list[str]:
@@ -70,7 +70,7 @@ def _as_index(value: Any, options: list[str], where: str) -> int:
 class MultipleChoice:
     kind = "mcq"
     primary_metric = "acc"
-    metrics = ("acc", "acc_norm")
+    metrics: tuple[str, ...] = ("acc", "acc_norm")
 
     def __init__(self, spec: MCQTask, *, limit: int | None, num_fewshot: int, seed: int) -> None:
         self.spec = spec
@@ -85,7 +85,7 @@ class MultipleChoice:
             raise ConfigError(f"task {spec.name!r}: prompt: invalid Jinja template: {e.message}") from None
         self._items: list[Item] | None = None
         self.fewshot_ids: list[str] = []
-        self.prefix = ""
+        self.prefixes: dict[str | None, str] = {}
         if self.spec.fields is not None and isinstance(spec.dataset, str):
             raise ConfigError(f"task {spec.name!r}: fields: only for custom (path/hub) datasets")
         if self.spec.fields is None and not isinstance(spec.dataset, str):
@@ -137,10 +137,11 @@ class MultipleChoice:
         records = self._canonical(data.load_dataset(ref, self.spec.split))
         if not records:
             raise DataError(f"{self.dataset}: the split has no records")
+        pool = records
         if self.num_fewshot and isinstance(ref, str):
-            pool = self._canonical(data.load_fewshot_pool(ref, self.spec.split))
-        else:
-            pool = records
+            eval_split = self.spec.split or data.get_entry(ref).split
+            if data.fewshot_split(ref, self.spec.split) != eval_split:  # e.g. MMLU's dev split
+                pool = self._canonical(data.load_fewshot_pool(ref, self.spec.split))
         return records, pool
 
     # ------------------------------------------------------------------ items
@@ -149,20 +150,19 @@ class MultipleChoice:
         if self._items is not None:
             return self._items
         records, pool = self._load()
-        shots: list[dict[str, Any]] = []
-        if self.num_fewshot:
-            if len(pool) <= self.num_fewshot:
-                raise DataError(f"{self.dataset}: {len(pool)} records cannot give {self.num_fewshot} shots")
-            shots = random.Random(self.seed).sample(pool, self.num_fewshot)
-        self.fewshot_ids = [str(s["id"]) for s in shots]
+        shots = self._draw_shots(records, pool)
+        self.fewshot_ids = sorted({str(s["id"]) for group in shots.values() for s in group})
         excluded = set(self.fewshot_ids) if pool is records else set()
-        self.prefix = "".join(
-            _context(s, s["answer"])
-            + self.spec.target_delimiter
-            + s["choices"][s["answer"]]
-            + self.spec.fewshot_delimiter
-            for s in shots
-        )
+        self.prefixes = {
+            subject: "".join(
+                _context(s, s["answer"])
+                + self.spec.target_delimiter
+                + s["choices"][s["answer"]]
+                + self.spec.fewshot_delimiter
+                for s in group
+            )
+            for subject, group in shots.items()
+        }
         items = []
         for i, r in enumerate(records):
             rid = str(r["id"])
@@ -174,9 +174,34 @@ class MultipleChoice:
         self._items = items[: self.limit] if self.limit else items
         return self._items
 
+    def _draw_shots(
+        self, records: list[dict[str, Any]], pool: list[dict[str, Any]]
+    ) -> dict[str | None, list[dict[str, Any]]]:
+        """Few-shot examples per subject (MMLU's shots come from the item's own subject)."""
+        if not self.num_fewshot:
+            return {}
+        sampler = self.spec.fewshot_sampler or ("random" if pool is records else "first_n")
+        by_subject: dict[str | None, list[dict[str, Any]]] = {}
+        for r in pool:
+            by_subject.setdefault(r.get("subject"), []).append(r)
+        needed = {r.get("subject") for r in records}
+        shots = {}
+        for subject in needed:
+            group = by_subject.get(subject, [])
+            if len(group) < self.num_fewshot + (1 if pool is records else 0):
+                where = f" (subject {subject})" if subject else ""
+                raise DataError(
+                    f"{self.dataset}: {len(group)} records{where} cannot give {self.num_fewshot} shots"
+                )
+            if sampler == "first_n":
+                shots[subject] = group[: self.num_fewshot]
+            else:
+                shots[subject] = random.Random(self.seed).sample(group, self.num_fewshot)
+        return shots
+
     def contexts(self, item: Item) -> list[str]:
         r = item.record
-        head = (r.get("description") or "") + self.prefix
+        head = (r.get("description") or "") + self.prefixes.get(r.get("subject"), "")
         return [head + _context(r, i) for i in range(len(r["choices"]))]
 
     # ------------------------------------------------------------------ evaluation

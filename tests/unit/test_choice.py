@@ -38,7 +38,9 @@ def test_confidence_is_the_softmax_probability_of_the_prediction() -> None:
     assert s2.confidence == pytest.approx(0.5) and s2.gold_prob == pytest.approx(0.2)
 
 
-@pytest.mark.parametrize(("lls", "choices", "gold"), [([-1.0], ["a", "b"], 0), ([-1.0, -2.0], ["a", "b"], 2), ([], [], 0)])
+@pytest.mark.parametrize(
+    ("lls", "choices", "gold"), [([-1.0], ["a", "b"], 0), ([-1.0, -2.0], ["a", "b"], 2), ([], [], 0)]
+)
 def test_bad_inputs_raise(lls, choices, gold) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError):
         score_choices(lls, choices, gold)

@@ -65,7 +65,9 @@ def test_inline_run_writes_one_row_per_item_with_provenance(tmp_path: Path, mcq_
 
 
 def test_failed_items_are_recorded_and_the_run_goes_on(tmp_path: Path, mcq_jsonl: Path) -> None:
-    models = [{"name": "flaky", "backend": "fake", "accuracy": 1.0, "fail_items": ["q03-gold:0", "q07-gold:1"]}]
+    models = [
+        {"name": "flaky", "backend": "fake", "accuracy": 1.0, "fail_items": ["q03-gold:0", "q07-gold:1"]}
+    ]
     _run(parse_suite(fake_suite(mcq_jsonl, models=models)), tmp_path)
     s = _samples(tmp_path)
     assert len(s) == 23
@@ -114,7 +116,12 @@ def test_overrides_filter_models_and_limit(tmp_path: Path, mcq_jsonl: Path) -> N
     _run(suite, tmp_path)
     s = _samples(tmp_path)
     assert set(s.model) == {"coin"} and len(s) == 4
-    assert list(s.sort_values("item_index").item_id) == ["q00-gold:0", "q01-gold:1", "q02-gold:2", "q03-gold:0"]
+    assert list(s.sort_values("item_index").item_id) == [
+        "q00-gold:0",
+        "q01-gold:1",
+        "q02-gold:2",
+        "q03-gold:0",
+    ]
     from bench.errors import ConfigError
 
     with pytest.raises(ConfigError, match="did you mean 'coin'"):
@@ -127,7 +134,9 @@ def test_worker_processes_isolate_a_crash_and_a_bad_model(tmp_path: Path, mcq_js
         {"name": "missing-file", "backend": "llamacpp", "path": str(tmp_path / "nope.gguf")},
         {"name": "fine", "backend": "fake", "accuracy": 1.0},
     ]
-    _, result, display = _run(parse_suite(fake_suite(mcq_jsonl, models=models, batch_size=4)), tmp_path, "process")
+    _, result, display = _run(
+        parse_suite(fake_suite(mcq_jsonl, models=models, batch_size=4)), tmp_path, "process"
+    )
     assert "killed by signal 9" in result.model_errors["crasher"]
     assert "nope.gguf" in result.model_errors["missing-file"]
     s = _samples(tmp_path)
