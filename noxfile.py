@@ -13,9 +13,7 @@ nox.options.default_venv_backend = "venv"
 # llama-cpp-python compiles on install. A native build (-march=native) can emit instructions that
 # the CPU advertises but the OS or VM does not enable (AMX tiles: "Illegal instruction"), so build
 # for a portable AVX2 baseline. pip caches the wheel: only the first install compiles (~10 min).
-PORTABLE_LLAMA = (
-    "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
-)
+PORTABLE_LLAMA = "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
 
 
 def _install(session: nox.Session, extras: str) -> None:
@@ -35,7 +33,9 @@ def tests(session: nox.Session) -> None:
 def unit(session: nox.Session) -> None:
     """The fast subset: no slow tests."""
     _install(session, "cpu,dev")
-    session.run("python", "-m", "pytest", "-m", "not slow and not gpu and not network", "-q", *session.posargs)
+    session.run(
+        "python", "-m", "pytest", "-m", "not slow and not gpu and not network", "-q", *session.posargs
+    )
 
 
 @nox.session

@@ -59,10 +59,9 @@ def run(
     executor: str,
 ) -> None:
     """Run every model of SUITE on every task and print the leaderboard."""
-    from rich.console import Console
 
     from bench.config import load_suite
-    from bench.display import RichDisplay, print_leaderboard
+    from bench.display import RichDisplay, print_leaderboard, report_console
     from bench.runner import apply_overrides, execute, plan_run
 
     s = apply_overrides(load_suite(suite), limit=limit, models=_csv(models), tasks=_csv(tasks))
@@ -70,7 +69,7 @@ def run(
     plan = plan_run(s, root, resume=resume, run_id=run_id)
     with RichDisplay() as display:
         result = execute(plan, display, executor=executor)  # type: ignore[arg-type]
-    print_leaderboard(Console(), root, plan.run_id, str(plan.dir), result.wall_s)
+    print_leaderboard(report_console(), root, plan.run_id, str(plan.dir), result.wall_s)
     if result.model_errors:
         sys.exit(1)
 
@@ -161,10 +160,9 @@ def ls_runs(output: str | None) -> None:
 @click.option("--output", "-o", type=click.Path(file_okay=False), help=RESULTS_HELP)
 def report(run_ref: str | None, output: str | None) -> None:
     """Print the leaderboard of a stored run (default: the newest)."""
-    from rich.console import Console
 
     from bench import store
-    from bench.display import print_leaderboard
+    from bench.display import print_leaderboard, report_console
 
     root = _root(output)
     if run_ref is None:
@@ -174,7 +172,7 @@ def report(run_ref: str | None, output: str | None) -> None:
         r: dict[str, Any] = runs[0]
     else:
         r = store.find_run(root, run_ref)
-    print_leaderboard(Console(), root, r["run_id"], r["path"], None)
+    print_leaderboard(report_console(), root, r["run_id"], r["path"], None)
 
 
 @app.group()

@@ -93,6 +93,8 @@ def _params(n: Any) -> str:
 
 
 def print_leaderboard(console: Console, root: Path, run_id: str, run_dir: str, wall_s: float | None) -> None:
+    """Accuracy per task with CIs, then efficiency per model. A grid when the terminal is wide
+    enough, one line per (model, task) otherwise."""
     from bench.report import leaderboard, pareto_front
 
     board, tasks = leaderboard(root, run_id)
@@ -105,34 +107,66 @@ def print_leaderboard(console: Console, root: Path, run_id: str, run_dir: str, w
         if r["mean"] is not None
     ]
     front = pareto_front(points)
-    metric = None
-    table = Table(title="Leaderboard (accuracy with 95% bootstrap CI)", show_lines=False)
-    table.add_column("model", style="bold")
-    table.add_column("params", justify="right")
-    for t in tasks:
-        table.add_column(t, justify="right")
-    for col in ("mean", "p50 s/item", "tok/s", "peak RSS MB", "$/1k items", "errors"):
-        table.add_column(col, justify="right")
-    for _, r in board.iterrows():
-        cells = [r["model"] + (" *" if r["model"] in front else ""), _params(r["params"])]
+    names = {r["model"]: r["model"] + (" *" if r["model"] in front else "") for _, r in board.iterrows()}
+    grid_width = max(len(n) for n in names.values()) + 22 * (len(tasks) + 1) + 4
+    if console.width >= grid_width:
+        acc = Table(title="Accuracy (primary metric, 95% bootstrap CI)")
+        acc.add_column("model", style="bold")
         for t in tasks:
-            row = r.get(t)
-            metric = metric or (row.get("metric") if row is not None and hasattr(row, "get") else None)
-            cells.append(_ci(row))
-        m = r["mean"]
-        cells.append(f"{m.mean:.3f} [{m.ci_low:.2f}, {m.ci_high:.2f}]" if m is not None else "-")
-        cells += [
+            acc.add_column(t, justify="right")
+        acc.add_column("mean", justify="right")
+        for _, r in board.iterrows():
+            m = r["mean"]
+            mean = f"{m.mean:.3f} [{m.ci_low:.2f}, {m.ci_high:.2f}]" if m is not None else "-"
+            acc.add_row(names[r["model"]], *[_ci(r.get(t)) for t in tasks], mean)
+    else:
+        acc = Table(title="Accuracy (primary metric, 95% bootstrap CI)")
+        for c in ("model", "task", "metric", "value", "95% CI", "n"):
+            acc.add_column(c, justify="left" if c in ("model", "task", "metric") else "right")
+        for _, r in board.iterrows():
+            for t in tasks:
+                row: Any = r.get(t)
+                if row is None or not hasattr(row, "get") or row.get("status") != "ok":
+                    acc.add_row(names[r["model"]], t, "-", "[red]error[/]", "", "")
+                    continue
+                acc.add_row(
+                    names[r["model"]],
+                    t,
+                    row["metric"],
+                    f"{row['value']:.3f}",
+                    f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]",
+                    str(row["n"]),
+                )
+            m = r["mean"]
+            if m is not None:
+                acc.add_row(
+                    names[r["model"]], "mean", "", f"{m.mean:.3f}", f"[{m.ci_low:.3f}, {m.ci_high:.3f}]", ""
+                )
+    console.print(acc)
+    eff = Table(title="Efficiency (same requests)")
+    for c in ("model", "params", "quant", "p50 s/item", "tok/s", "peak RSS MB", "$/1k items", "errors"):
+        eff.add_column(c, justify="left" if c in ("model", "quant") else "right")
+    for _, r in board.iterrows():
+        eff.add_row(
+            names[r["model"]],
+            _params(r["params"]),
+            str(r["quant"] or "-"),
             _num(r["latency_p50"], ".3f"),
             _num(r["tokens_per_s"], ".0f"),
             _num(r["peak_rss_mb"], ".0f"),
             _num(r["usd_per_1k_items"], ".4f"),
             str(r["errors"]),
-        ]
-        table.add_row(*cells)
-    console.print(table)
-    console.print("[dim]* on the accuracy / cost Pareto front; mean = macro average over tasks[/]")
+        )
+    console.print(eff)
+    console.print("[dim]* on the accuracy / cost Pareto front · mean = macro average over tasks[/]")
     for _, r in board.iterrows():
         if r["error"]:
             console.print(f"[red]{r['model']}[/]: {r['error']}")
     if wall_s is not None:
         console.print(f"wall time {wall_s:.1f} s · results in {run_dir}")
+
+
+def report_console() -> Console:
+    """A console for the final report: wide when output goes to a file or pipe, so logs keep the grid."""
+    c = Console()
+    return c if c.is_terminal else Console(width=200)

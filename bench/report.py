@@ -28,7 +28,13 @@ def leaderboard(root: Path, run_id: str, seed: int = 1234) -> tuple[pd.DataFrame
     runs = primary_rows(runs_frame(root, [run_id]))
     if runs.empty:
         return pd.DataFrame(), []
-    tasks = list(dict.fromkeys(runs["task"]))
+    found = list(dict.fromkeys(runs["task"]))
+    try:  # the suite's own task order
+        cfg = store.find_run(root, run_id).get("suite_config", {})
+        order = [t["name"] for t in cfg.get("tasks", [])]
+    except Exception:
+        order = []
+    tasks = [t for t in order if t in found] + [t for t in found if t not in order]
     samples = (
         store.samples_dataset(root, [run_id])
         .to_table(columns=["model", "task", "score", "error"])

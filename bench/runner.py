@@ -284,7 +284,17 @@ def _error_text(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"
 
 
+def _redirect_output(path: Path) -> None:
+    """Send the worker's stdout/stderr (engine chatter, a crash's last words) to a log file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
 def _worker_main(job: ModelJob, q: Any) -> None:
+    _redirect_output(Path(job.run_dir) / "logs" / f"{store.safe_name(job.model)}.log")
     try:
         run_model(job, q.put)
     except BaseException as e:
@@ -378,7 +388,13 @@ def _run_in_process(job: ModelJob, display: Display) -> str | None:
         why = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
         if code == -9:
             why += " (out of memory?)"
-        error = f"worker for {job.model} died: {why}"
+        elif code == -4:
+            why += (
+                " (illegal instruction: the engine was built for CPU features this machine cannot use; "
+                "reinstall it with a portable build, see README)"
+            )
+        log = Path(job.run_dir) / "logs" / f"{store.safe_name(job.model)}.log"
+        error = f"worker for {job.model} died: {why}; log: {log}"
         display.handle({"type": "model_error", "model": job.model, "error": error})
     q.close()
     return error if proc.exitcode != 0 or error else None

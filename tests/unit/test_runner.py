@@ -31,7 +31,7 @@ def _runs(root: Path) -> pd.DataFrame:
 
 def test_inline_run_writes_one_row_per_item_with_provenance(tmp_path: Path, mcq_jsonl: Path) -> None:
     suite = parse_suite(fake_suite(mcq_jsonl))
-    plan, result, display = _run(suite, tmp_path)
+    _, result, display = _run(suite, tmp_path)
     s = _samples(tmp_path)
     assert len(s) == 2 * 23
     assert not s.duplicated(["model", "task", "item_id"]).any()
@@ -60,7 +60,7 @@ def test_inline_run_writes_one_row_per_item_with_provenance(tmp_path: Path, mcq_
     assert set(r.metric) == {"acc", "acc_norm"}
     assert (r["status"] == "ok").all()
     assert r["cost_usd"].notna().all() and (r["usd_per_hour"] == 3.6).all()
-    assert [e["type"] for e in display.events][0] == "run_start"
+    assert display.events[0]["type"] == "run_start"
     assert not result.model_errors
 
 
@@ -134,9 +134,7 @@ def test_worker_processes_isolate_a_crash_and_a_bad_model(tmp_path: Path, mcq_js
         {"name": "missing-file", "backend": "llamacpp", "path": str(tmp_path / "nope.gguf")},
         {"name": "fine", "backend": "fake", "accuracy": 1.0},
     ]
-    _, result, display = _run(
-        parse_suite(fake_suite(mcq_jsonl, models=models, batch_size=4)), tmp_path, "process"
-    )
+    _, result, _ = _run(parse_suite(fake_suite(mcq_jsonl, models=models, batch_size=4)), tmp_path, "process")
     assert "killed by signal 9" in result.model_errors["crasher"]
     assert "nope.gguf" in result.model_errors["missing-file"]
     s = _samples(tmp_path)

@@ -1,0 +1,123 @@
+"""The llama.cpp backend against llama.cpp itself: shared-context scoring must give exactly the
+log-likelihoods of scoring each (context, continuation) from scratch, and generation must be greedy,
+stop at stop sequences and respect the token limit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from bench.backends.base import GenerateRequest, LoglikelihoodRequest
+from bench.config import MCQTask
+from bench.tasks.mcq import MultipleChoice
+
+
+def _reference_loglik(llm: Any, ctx: list[int], cont: list[int]) -> tuple[float, bool]:
+    """Score one pair from an empty cache with every position's logits (llama-cpp-python's own eval)."""
+    llm.reset()
+    llm.eval(ctx + cont)
+    rows = llm.scores[len(ctx) - 1 : len(ctx) + len(cont) - 1].astype(np.float64)
+    m = rows.max(axis=1, keepdims=True)
+    logp = rows - (m + np.log(np.exp(rows - m).sum(axis=1, keepdims=True)))
+    ll = float(sum(logp[i, t] for i, t in enumerate(cont)))
+    greedy = bool(all(rows[i].argmax() == t for i, t in enumerate(cont)))
+    return ll, greedy
+
+
+@pytest.fixture(scope="module")
+def reference_llm(smollm2_path: str) -> Any:
+    import llama_cpp
+
+    llm = llama_cpp.Llama(
+        model_path=smollm2_path, n_ctx=2048, logits_all=True, n_threads=1, n_threads_batch=1, verbose=False
+    )
+    yield llm
+    llm.close()
+
+
+@pytest.mark.parametrize(
+    ("dataset", "shots"), [("arc_easy", 0), ("arc_easy", 2), ("winogrande", 0), ("piqa", 0)]
+)
+def test_shared_context_scoring_equals_scoring_each_pair_alone(
+    smollm2: Any, reference_llm: Any, dataset: str, shots: int
+) -> None:
+    task = MultipleChoice(MCQTask(name="t", kind="mcq", dataset=dataset), limit=3, num_fewshot=shots, seed=5)
+    reqs = [
+        LoglikelihoodRequest(
+            it.id, tuple(zip(task.contexts(it), [" " + c for c in it.record["choices"]], strict=True))
+        )
+        for it in task.items()
+    ]
+    got = smollm2.loglikelihood(reqs)
+    naive_tokens = 0
+    for req, resp in zip(reqs, got, strict=True):
+        assert resp.error is None
+        for (ctx_s, cont_s), ll, greedy in zip(req.pairs, resp.logliks, resp.is_greedy, strict=True):
+            ctx, cont = smollm2.encode_pair(ctx_s, cont_s)
+            ref_ll, ref_greedy = _reference_loglik(reference_llm, ctx, cont)
+            assert ll == pytest.approx(ref_ll, abs=2e-3), (req.item_id, cont_s)
+            assert greedy == ref_greedy
+            naive_tokens += len(ctx) + len(cont)
+    # the shared context is evaluated once per item, a shared few-shot prefix once per task
+    assert sum(r.tokens_evaluated for r in got) < naive_tokens
+
+
+def test_ranking_is_stable_between_cold_and_warm_cache(smollm2: Any) -> None:
+    task = MultipleChoice(MCQTask(name="t", kind="mcq", dataset="arc_easy"), limit=4, num_fewshot=0, seed=1)
+    reqs = [
+        LoglikelihoodRequest(
+            it.id, tuple(zip(task.contexts(it), [" " + c for c in it.record["choices"]], strict=True))
+        )
+        for it in task.items()
+    ]
+    first = smollm2.loglikelihood(reqs)
+    second = smollm2.loglikelihood(list(reversed(reqs)))[::-1]
+    for a, b in zip(first, second, strict=True):
+        assert np.argmax(a.logliks) == np.argmax(b.logliks)
+        assert a.logliks == pytest.approx(b.logliks, abs=2e-3)
+
+
+def test_lm_eval_encode_pair_moves_trailing_space(smollm2: Any) -> None:
+    a = smollm2.encode_pair("Question: 2+2?\nAnswer: ", "4")
+    b = smollm2.encode_pair("Question: 2+2?\nAnswer:", " 4")
+    assert a == b
+    _, cont = b
+    assert smollm2.llm.detokenize(cont).decode() == " 4"
+
+
+def test_greedy_generation_matches_llama_cpp_and_honours_stop_and_limit(
+    smollm2: Any, reference_llm: Any
+) -> None:
+    prompt = "Once upon a time, in a small village, there lived"
+    free = smollm2.generate([GenerateRequest("a", prompt, max_tokens=24)])[0]
+    again = smollm2.generate([GenerateRequest("a", prompt, max_tokens=24)])[0]
+    assert free.error is None and free.text == again.text
+    ref = reference_llm.create_completion(prompt, max_tokens=24, temperature=0.0, top_k=1)
+    assert free.text == ref["choices"][0]["text"]
+    assert 0 < free.output_tokens <= 24 and free.input_tokens > 5
+    assert free.ttft_s is not None and 0 < free.ttft_s <= free.latency_s
+
+    limited = smollm2.generate([GenerateRequest("b", prompt, max_tokens=3)])[0]
+    assert limited.output_tokens == 3 and limited.finish_reason == "length"
+    assert free.text.startswith(limited.text)
+
+    stop = free.text.strip()[:3]
+    stopped = smollm2.generate([GenerateRequest("c", prompt, max_tokens=24, stop=(stop,))])[0]
+    assert stop not in stopped.text and stopped.finish_reason == "stop"
+    assert free.text.startswith(stopped.text)
+
+
+def test_request_longer_than_context_is_an_item_error_not_a_crash(smollm2_path: str) -> None:
+    from bench.backends.llamacpp import LlamaCppBackend
+
+    small = LlamaCppBackend(smollm2_path, model_name="s", n_ctx=64)
+    try:
+        long = "word " * 200
+        r = small.loglikelihood([LoglikelihoodRequest("x", ((long, " yes"), (long, " no")))])[0]
+        assert r.error is not None and "exceeds n_ctx" in r.error
+        ok = small.loglikelihood([LoglikelihoodRequest("y", (("Is it?", " yes"), ("Is it?", " no")))])[0]
+        assert ok.error is None and len(ok.logliks) == 2
+    finally:
+        small.close()
