@@ -100,7 +100,7 @@ class LlamaCppBackend:
         except Exception as e:  # llama.cpp raises ValueError on a corrupt or unsupported file
             raise BackendError(f"{model_name}: llama.cpp could not load {self.path}: {e}") from None
         self.n_ctx = self.llm.n_ctx()
-        self.n_batch = n_batch
+        self.n_batch = int(self.llm.n_batch)  # llama-cpp-python caps it at n_ctx
         self.n_vocab = self.llm.n_vocab()
         self._kv: list[int] = []  # tokens currently held in the KV cache (sequence 0)
         self._vocab = self.llm._model.vocab

@@ -114,7 +114,7 @@ def test_request_longer_than_context_is_an_item_error_not_a_crash(smollm2_path: 
 
     small = LlamaCppBackend(smollm2_path, model_name="s", n_ctx=64)
     try:
-        long = "word " * 200
+        long = "word " * 1000
         r = small.loglikelihood([LoglikelihoodRequest("x", ((long, " yes"), (long, " no")))])[0]
         assert r.error is not None and "exceeds n_ctx" in r.error
         ok = small.loglikelihood([LoglikelihoodRequest("y", (("Is it?", " yes"), ("Is it?", " no")))])[0]
