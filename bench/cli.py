@@ -175,6 +175,82 @@ def report(run_ref: str | None, output: str | None) -> None:
     print_leaderboard(report_console(), root, r["run_id"], r["path"], None)
 
 
+@app.command("compare")
+@click.argument("run_a")
+@click.argument("run_b", required=False)
+@click.option(
+    "--models", help="A,B: two models (of RUN_A, or one per run); default: the models both runs share"
+)
+@click.option("--tasks", help="comma-separated tasks to compare (default: all shared)")
+@click.option("--alpha", type=float, default=0.05, show_default=True, help="significance level")
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+@click.option("--output", "-o", type=click.Path(file_okay=False), help=RESULTS_HELP)
+def compare_cmd(
+    run_a: str,
+    run_b: str | None,
+    models: str | None,
+    tasks: str | None,
+    alpha: float,
+    as_json: bool,
+    output: str | None,
+) -> None:
+    """Paired comparison of two models on shared items: differences, CIs and p-values per task.
+
+    `bench compare RUN --models a,b` compares two models of one run; `bench compare RUN_A RUN_B`
+    compares each model the two runs share (or the pair given with --models)."""
+    import json
+
+    from rich.table import Table
+
+    from bench import store
+    from bench.compare import Side, compare
+    from bench.display import report_console
+
+    root = _root(output)
+    ra = store.find_run(root, run_a)
+    rb = store.find_run(root, run_b) if run_b else ra
+    names = _csv(models)
+    if names and len(names) != 2:
+        raise BenchError("--models takes exactly two names: A,B")
+    if names:
+        pairs = [(Side(ra["run_id"], names[0]), Side(rb["run_id"], names[1]))]
+    elif run_b:
+        ma = {m["name"] for m in ra.get("suite_config", {}).get("models", [])}
+        mb = {m["name"] for m in rb.get("suite_config", {}).get("models", [])}
+        pairs = [(Side(ra["run_id"], m), Side(rb["run_id"], m)) for m in sorted(ma & mb)]
+        if not pairs:
+            raise BenchError("the two runs share no model; name the pair with --models A,B")
+    else:
+        raise BenchError("compare two runs, or two models of one run with --models A,B")
+    results: list[dict[str, Any]] = []
+    for a, b in pairs:
+        rows = compare(root, a, b, tasks=_csv(tasks) or None, alpha=alpha)
+        results.append({"a": a.label(b), "b": b.label(a), "tasks": [r.to_dict() for r in rows]})
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+        return
+    console = report_console()
+    for res in results:
+        t = Table(title=f"A = {res['a']}  vs  B = {res['b']}  (paired, shared items)")
+        for c in ("task", "metric", "n", "A", "B", "A - B", "95% CI", "p", "test", "verdict"):
+            t.add_column(c, justify="left" if c in ("task", "metric", "test", "verdict") else "right")
+        for r in res["tasks"]:
+            style = "green" if r["verdict"] == "A better" else "red" if r["verdict"] == "B better" else ""
+            t.add_row(
+                r["task"],
+                r["metric"],
+                str(r["n"]),
+                f"{r['a']:.3f}",
+                f"{r['b']:.3f}",
+                f"{r['diff']:+.3f}",
+                f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]",
+                f"{r['p_value']:.3g}",
+                r["test"],
+                f"[{style}]{r['verdict']}[/]" if style else r["verdict"],
+            )
+        console.print(t)
+
+
 @app.group()
 def data() -> None:
     """Materialize catalog datasets ahead of a run (they are fetched on first use otherwise)."""

@@ -128,11 +128,27 @@ class _TaskBase(Strict):
     batch_size: int | None = Field(default=None, ge=1)
 
 
-class MCQTask(_TaskBase):
-    """Multiple choice scored by log-likelihood of each answer choice (lm-eval's acc / acc_norm)."""
+class _Generative(Strict):
+    """Options shared by the tasks that ask the model to write."""
+
+    prompt: str | None = Field(default=None, description="Jinja template of the request; default: the kind's")
+    max_tokens: int | None = Field(default=None, ge=1, description="generation limit; default: the kind's")
+    stop: list[str] | None = Field(default=None, description="stop sequences; default: the kind's")
+    chat: Literal["auto", "always", "never"] = Field(
+        default="auto", description="wrap the prompt in the model's chat template: auto = when it has one"
+    )
+    system: str | None = Field(default=None, description="system message when the chat template is used")
+    cot: bool = Field(default=False, description="ask for step-by-step reasoning before the answer")
+
+
+class MCQTask(_TaskBase, _Generative):
+    """Multiple choice: by log-likelihood of each choice (lm-eval's acc / acc_norm), or asked
+    generatively ("answer with the letter") for backends that give no log-likelihoods."""
 
     kind: Literal["mcq"]
-    prompt: str | None = Field(default=None, description="Jinja template of the question; default: dataset's")
+    method: Literal["loglikelihood", "generate", "auto"] = Field(
+        default="auto", description="auto: log-likelihoods where the backend gives them, else generate"
+    )
     fields: FieldMap | None = Field(default=None, description="for custom datasets: where the parts are")
     target_delimiter: str = " "
     fewshot_delimiter: str = "\n\n"
@@ -143,9 +159,73 @@ class MCQTask(_TaskBase):
     )
 
 
-TASK_KINDS = ("mcq",)
+class GenFieldMap(Strict):
+    """Where a custom dataset keeps the parts of a generative item."""
 
-TaskSpec = Annotated[MCQTask, Field(discriminator="kind")]
+    id: str | None = None
+    input: str = Field(default="question", description="the question / document")
+    target: str = Field(default="answer", description="the reference answer / summary (a list for QA)")
+    context: str | None = Field(default=None, description="QA: the passage")
+
+
+class MathTask(_TaskBase, _Generative):
+    """Math word problems: gsm8k (numbers; strict and flexible match) or math500 (LaTeX, equivalence)."""
+
+    kind: Literal["math"]
+    answer_format: Literal["number", "latex"] | None = Field(
+        default=None, description="how answers compare; default: number for gsm8k, latex for math500"
+    )
+    fields: GenFieldMap | None = None
+
+
+class SummarizeTask(_TaskBase, _Generative):
+    """Documents in, summaries out, scored with ROUGE-1/2/L, output length and compression ratio."""
+
+    kind: Literal["summarize"]
+    fields: GenFieldMap | None = None
+
+
+class QATask(_TaskBase, _Generative):
+    """Extractive question answering (squad, drop) scored by exact match and token F1."""
+
+    kind: Literal["qa"]
+    fields: GenFieldMap | None = None
+
+
+class PerplexityTask(_TaskBase):
+    """Log-likelihood of whole texts: bits per byte, byte and word perplexity."""
+
+    kind: Literal["perplexity"]
+    text_field: str | None = Field(
+        default=None, description="the field with the text; default: the dataset's"
+    )
+    max_chars: int | None = Field(
+        default=None, ge=1, description="truncate each text to this many characters"
+    )
+
+
+class LmEvalTask(Strict):
+    """An lm-eval-harness task (its prompts, filters and metrics) run through bench's backends."""
+
+    kind: Literal["lm_eval"]
+    name: str = Field(min_length=1)
+    task: str = Field(min_length=1, description="the lm-eval task name")
+    include_path: str | None = Field(default=None, description="a folder of extra lm-eval task YAMLs")
+    include_defaults: bool = Field(
+        default=False, description="also index lm-eval's 14k built-in tasks (slow)"
+    )
+    limit: int | None = Field(default=None, ge=1)
+    num_fewshot: int | None = Field(default=None, ge=0)
+    seed: int | None = None
+    batch_size: int | None = Field(default=None, ge=1)
+
+
+TASK_KINDS = ("mcq", "math", "summarize", "qa", "perplexity", "lm_eval")
+
+TaskSpec = Annotated[
+    MCQTask | MathTask | SummarizeTask | QATask | PerplexityTask | LmEvalTask, Field(discriminator="kind")
+]
+AnyTask = MCQTask | MathTask | SummarizeTask | QATask | PerplexityTask | LmEvalTask
 
 
 # ---------------------------------------------------------------- suite
@@ -178,7 +258,7 @@ class Suite(Strict):
     def suite_hash(self) -> str:
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
 
-    def effective_task(self, task: MCQTask) -> dict[str, Any]:
+    def effective_task(self, task: AnyTask) -> dict[str, Any]:
         """A task's settings with the suite defaults filled in."""
         d = self.defaults
         return {
@@ -216,7 +296,16 @@ def _models_in(ann: Any) -> list[type[BaseModel]]:
     return out
 
 
-_TAGGED: dict[str, type[BaseModel]] = {"llamacpp": LlamaCppModel, "fake": FakeModel, "mcq": MCQTask}
+_TAGGED: dict[str, type[BaseModel]] = {
+    "llamacpp": LlamaCppModel,
+    "fake": FakeModel,
+    "mcq": MCQTask,
+    "math": MathTask,
+    "summarize": SummarizeTask,
+    "qa": QATask,
+    "perplexity": PerplexityTask,
+    "lm_eval": LmEvalTask,
+}
 
 
 def _model_fields_at(loc: tuple[Any, ...]) -> list[str]:

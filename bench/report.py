@@ -40,6 +40,9 @@ def leaderboard(root: Path, run_id: str, seed: int = 1234) -> tuple[pd.DataFrame
         .to_table(columns=["model", "task", "score", "error"])
         .to_pandas()
     )
+    # The macro average is over the tasks whose primary metric is a score (higher is better);
+    # perplexities and other lower-is-better figures are shown but not averaged in.
+    averaged = {t for t, hib in zip(runs["task"], runs["higher_is_better"], strict=True) if hib is not False}
     rows: list[dict[str, Any]] = []
     for model, g in runs.groupby("model", sort=False):
         row: dict[str, Any] = {"model": model}
@@ -49,9 +52,9 @@ def leaderboard(root: Path, run_id: str, seed: int = 1234) -> tuple[pd.DataFrame
             s = samples[
                 (samples["model"] == model) & (samples["task"] == r["task"]) & samples["error"].isna()
             ]
-            if r["status"] == "ok" and len(s):
-                per_task[r["task"]] = s["score"].to_numpy(dtype=float)
-        complete = len(per_task) == len(tasks)
+            if r["status"] == "ok" and len(s) and r["task"] in averaged:
+                per_task[r["task"]] = s["score"].dropna().to_numpy(dtype=float)
+        complete = bool(averaged) and set(per_task) == averaged
         row["mean"] = macro_average(per_task, seed=seed) if complete else None
         row["params"] = _first(g, "model_params")
         row["quant"] = _first(g, "quant")

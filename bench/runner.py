@@ -158,8 +158,7 @@ def run_model(job: ModelJob, emit: Callable[[Event], None]) -> None:
     """Everything one model does in a run; runs inside its own worker process."""
     from bench.backends import create_backend
     from bench.summary import error_summary, task_summary
-    from bench.tasks import create_task
-    from bench.tasks.mcq import dataset_label
+    from bench.tasks import create_task, task_dataset, task_primary_metric
 
     suite = Suite.model_validate(job.suite_json)
     spec = next(m for m in suite.models if m.name == job.model)
@@ -180,9 +179,9 @@ def run_model(job: ModelJob, emit: Callable[[Event], None]) -> None:
         msg = _error_text(e)
         emit({"type": "model_error", "model": spec.name, "error": msg})
         for t in suite.tasks:
-            base = {**_base_columns(job, suite, spec, t, t.kind, dataset_label(t.dataset)), **run_extra}
+            base = {**_base_columns(job, suite, spec, t, t.kind, task_dataset(t)), **run_extra}
             writer = store.RunWriter(directory, spec.name, t.name)
-            writer.write_summary(error_summary(base, ("acc",), "acc", f"model failed to load: {msg}"))
+            writer.write_summary(error_summary(base, task_primary_metric(t), f"model failed to load: {msg}"))
         return
     load_s = time.perf_counter() - t0
     emit({"type": "model_loaded", "model": spec.name, "load_s": load_s, "params": info.params})
@@ -196,7 +195,7 @@ def run_model(job: ModelJob, emit: Callable[[Event], None]) -> None:
     for tspec in suite.tasks:
         eff = suite.effective_task(tspec)
         base = {
-            **_base_columns(job, suite, spec, tspec, tspec.kind, dataset_label(tspec.dataset)),
+            **_base_columns(job, suite, spec, tspec, tspec.kind, task_dataset(tspec)),
             **run_extra,
         }
         writer = store.RunWriter(directory, spec.name, tspec.name)
@@ -207,7 +206,7 @@ def run_model(job: ModelJob, emit: Callable[[Event], None]) -> None:
         except Exception as e:
             msg = _error_text(e)
             emit({"type": "task_error", "model": spec.name, "task": tspec.name, "error": msg})
-            writer.write_summary(error_summary({**base, **model_cols}, ("acc",), "acc", msg))
+            writer.write_summary(error_summary({**base, **model_cols}, task_primary_metric(tspec), msg))
             continue
         done = writer.done_items()
         todo = [it for it in items if it.id not in done]
@@ -260,8 +259,7 @@ def run_model(job: ModelJob, emit: Callable[[Event], None]) -> None:
                 "started_at": started,
                 "finished_at": datetime.now(UTC),
             },
-            metrics=task.metrics,
-            primary=task.primary_metric,
+            task=task,
             seed=eff["seed"],
             wall_s=wall if todo else 0.0,
             usd_per_hour=suite.hardware.usd_per_hour,
@@ -403,15 +401,15 @@ def _run_in_process(job: ModelJob, display: Display) -> str | None:
 def _record_crash(plan: RunPlan, spec: Any, err: str) -> None:
     """Tasks of a crashed model that have no summary get an error summary, so the failure is visible."""
     from bench.summary import error_summary
-    from bench.tasks.mcq import dataset_label
+    from bench.tasks import task_dataset, task_primary_metric
 
     job = ModelJob({}, spec.name, str(plan.dir), plan.manifest)
     for t in plan.suite.tasks:
         writer = store.RunWriter(plan.dir, spec.name, t.name)
         if (plan.dir / f"runs-{writer.stem}.parquet").exists():
             continue
-        base = _base_columns(job, plan.suite, spec, t, t.kind, dataset_label(t.dataset))
-        writer.write_summary(error_summary(base, ("acc",), "acc", err))
+        base = _base_columns(job, plan.suite, spec, t, t.kind, task_dataset(t))
+        writer.write_summary(error_summary(base, task_primary_metric(t), err))
 
 
 def default_results_dir() -> Path:

@@ -81,6 +81,7 @@ RUNS_SCHEMA = pa.schema(
         ("error", pa.string()),
         ("metric", pa.string()),
         ("primary", pa.bool_()),
+        ("higher_is_better", pa.bool_()),
         ("value", pa.float64()),
         ("stderr", pa.float64()),
         ("ci_low", pa.float64()),
@@ -95,6 +96,8 @@ RUNS_SCHEMA = pa.schema(
         ("latency_p50", pa.float64()),
         ("latency_p90", pa.float64()),
         ("latency_p99", pa.float64()),
+        ("ttft_p50", pa.float64()),
+        ("ttft_p90", pa.float64()),
         ("tokens_per_s", pa.float64()),
         ("items_per_s", pa.float64()),
         ("wall_s", pa.float64()),
@@ -137,13 +140,17 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def rows_to_table(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Rows (dicts) as a table of `schema`; missing keys become nulls, the `scores` dict a map."""
+    cols = {name: [r.get(name) for r in rows] for name in schema.names}
+    if "scores" in cols:
+        cols["scores"] = [list(v.items()) if isinstance(v, Mapping) else v for v in cols["scores"]]
+    return pa.Table.from_pydict(cols, schema=schema)
+
+
 def write_table(path: Path, rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> None:
     """Write rows as one Parquet file, atomically: a temp name in the same folder, then rename."""
-    cols = {name: [r.get(name) for r in rows] for name in schema.names}
-    for name in ("scores",):
-        if name in cols:
-            cols[name] = [list(v.items()) if isinstance(v, Mapping) else v for v in cols[name]]
-    table = pa.Table.from_pydict(cols, schema=schema)
+    table = rows_to_table(rows, schema)
     tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
     try:
         pq.write_table(table, tmp, compression="zstd")

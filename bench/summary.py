@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from bench.metrics.stats import percentiles, summarize
+from bench.metrics.stats import Estimate, percentiles, summarize
 
 
 def metric_arrays(samples: pa.Table, metrics: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -23,23 +23,47 @@ def metric_arrays(samples: pa.Table, metrics: tuple[str, ...]) -> dict[str, np.n
     return out
 
 
+def ratio_estimate(
+    num: np.ndarray, den: np.ndarray, transform: str, *, seed: int, n_boot: int = 1000
+) -> Estimate:
+    """A corpus-level figure f(sum(num) / sum(den)) with a bootstrap CI over items."""
+
+    def f(r: np.ndarray) -> np.ndarray:
+        return r / np.log(2) if transform == "bits" else np.exp(np.minimum(r, 700.0))
+
+    n = len(num)
+    if n == 0 or den.sum() <= 0:
+        return Estimate(float("nan"), float("nan"), float("nan"), float("nan"), 0)
+    value = float(f(np.array([num.sum() / den.sum()]))[0])
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(n_boot, n))
+    boot = f(num[idx].sum(axis=1) / np.maximum(den[idx].sum(axis=1), 1e-12))
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return Estimate(value, float(boot.std(ddof=1)) if n > 1 else 0.0, float(lo), float(hi), n)
+
+
 def task_summary(
     samples: pa.Table,
     *,
+    task: Any,
     base: Mapping[str, Any],
-    metrics: tuple[str, ...],
-    primary: str,
     seed: int,
     wall_s: float,
     usd_per_hour: float,
     price: tuple[float, float] | None,
 ) -> list[dict[str, Any]]:
+    metrics: tuple[str, ...] = task.metrics
+    primary: str = task.primary_metric
+    ratios: dict[str, tuple[str, str, str]] = getattr(task, "ratio_metrics", {})
+    lower: frozenset[str] = getattr(task, "lower_is_better", frozenset())
     n = samples.num_rows
     errors = [e for e in samples.column("error").to_pylist() if e is not None]
     latency = np.asarray(
         [x for x in samples.column("latency_s").to_pylist() if x is not None], dtype=np.float64
     )
     pct = percentiles(latency, (50, 90, 99))
+    ttft = np.asarray([x for x in samples.column("ttft_s").to_pylist() if x is not None], dtype=np.float64)
+    ttft_pct = percentiles(ttft, (50, 90))
     evaluated = samples.column("tokens_evaluated").to_pylist()
     in_toks = samples.column("input_tokens").to_pylist()
     out_toks = samples.column("output_tokens").to_pylist()
@@ -51,8 +75,9 @@ def task_summary(
     cost = usd_per_hour * wall_s / 3600.0
     if price is not None:
         cost += (sum(i or 0 for i in in_toks) * price[0] + sum(o or 0 for o in out_toks) * price[1]) / 1e6
-    arrays = metric_arrays(samples, metrics)
-    correct = float(arrays[primary].sum()) if primary in arrays else float("nan")
+    keys = set(metrics) | {k for r in ratios.values() for k in r[:2]}
+    arrays = metric_arrays(samples, tuple(sorted(keys)))
+    correct = float(arrays[primary].sum()) if primary in arrays and primary not in ratios else float("nan")
     common = {
         **base,
         "status": "ok" if n > len(errors) else "error",
@@ -62,6 +87,8 @@ def task_summary(
         "latency_p50": pct["p50"],
         "latency_p90": pct["p90"],
         "latency_p99": pct["p99"],
+        "ttft_p50": ttft_pct["p50"],
+        "ttft_p90": ttft_pct["p90"],
         "tokens_per_s": toks / busy if busy > 0 else None,
         "items_per_s": n / wall_s if wall_s > 0 else None,
         "wall_s": wall_s,
@@ -72,12 +99,19 @@ def task_summary(
     }
     rows = []
     for m in metrics:
-        est = summarize(arrays[m], seed=seed)
+        if m in ratios:
+            num, den, transform = ratios[m]
+            est = ratio_estimate(arrays[num], arrays[den], transform, seed=seed)
+        elif arrays[m].size == 0 and m != primary:
+            continue  # a metric this run's method does not produce (acc_norm when asked generatively)
+        else:
+            est = summarize(arrays[m], seed=seed)
         rows.append(
             {
                 **common,
                 "metric": m,
                 "primary": m == primary,
+                "higher_is_better": m not in lower,
                 "value": _f(est.mean),
                 "stderr": _f(est.stderr),
                 "ci_low": _f(est.ci_low),
@@ -87,21 +121,10 @@ def task_summary(
     return rows
 
 
-def error_summary(
-    base: Mapping[str, Any], metrics: tuple[str, ...], primary: str, error: str
-) -> list[dict[str, Any]]:
-    """Rows for a (model, task) that could not run at all: the failure is data, not a crash."""
+def error_summary(base: Mapping[str, Any], metric: str, error: str) -> list[dict[str, Any]]:
+    """The row of a (model, task) that could not run at all: the failure is data, not a crash."""
     return [
-        {
-            **base,
-            "status": "error",
-            "error": error,
-            "metric": m,
-            "primary": m == primary,
-            "n": 0,
-            "n_errors": 0,
-        }
-        for m in metrics
+        {**base, "status": "error", "error": error, "metric": metric, "primary": True, "n": 0, "n_errors": 0}
     ]
 
 

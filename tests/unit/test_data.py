@@ -83,7 +83,7 @@ def test_catalog_names_and_entries() -> None:
     assert len(MMLU_SUBJECTS) == 57 and all(f"mmlu_{s}" in DATASETS for s in MMLU_SUBJECTS)
     assert sum(DATASETS[f"mmlu_{s}"].n_items for s in MMLU_SUBJECTS) == DATASETS["mmlu"].n_items == 14042
     for e in DATASETS.values():
-        assert e.kind in ("mcq", "math", "qa")
+        assert e.kind in ("mcq", "math", "qa", "summarization")
         assert e.split in e.members and e.fewshot_split in e.members, e.name
         assert e.license and e.homepage.startswith("http") and e.description
     assert DATASETS["mmlu"].fewshot_split == "dev" and len(DATASETS["mmlu"].members["test"]) == 57

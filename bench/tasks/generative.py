@@ -1,0 +1,253 @@
+"""Shared machinery of the tasks where the model writes: prompts (zero/k-shot, optional chain of
+thought), the model's chat template when it has one and plain completion when it does not, stop
+sequences, and one sample row per item with the raw output and the extracted answer.
+
+A kind supplies its records, its prompt parts and its scorer; everything else lives here.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import jinja2
+
+from bench.backends.base import Backend, GenerateRequest, GenerateResponse
+from bench.errors import ConfigError, DataError
+from bench.tasks.base import Item, prompt_hash
+
+_env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+
+COT_COMPLETION = "Let's think step by step."
+
+
+def compile_template(text: str | None, task: str) -> jinja2.Template | None:
+    if text is None:
+        return None
+    try:
+        return _env.from_string(text)
+    except jinja2.TemplateSyntaxError as e:
+        raise ConfigError(f"task {task!r}: prompt: invalid Jinja template: {e.message}") from None
+
+
+def render(template: jinja2.Template, record: dict[str, Any], where: str) -> str:
+    try:
+        return template.render(**record)
+    except jinja2.UndefinedError as e:
+        raise DataError(f"{where}: prompt: {e.message}") from None
+
+
+def messages_text(messages: Sequence[tuple[str, str]]) -> str:
+    """A plain rendering of chat messages for the stored `prompt` column."""
+    return "\n\n".join(f"<{role}>\n{content}" for role, content in messages)
+
+
+def tpot(resp: GenerateResponse) -> float | None:
+    """Time per output token after the first: (latency - TTFT) / (output tokens - 1)."""
+    if resp.ttft_s is None or resp.output_tokens < 2:
+        return None
+    return (resp.latency_s - resp.ttft_s) / (resp.output_tokens - 1)
+
+
+class GenerativeTask:
+    """Base of math, summarize, qa (and mcq asked generatively). Subclasses set the class
+    attributes and implement `_records`, `question`, `answer_text`, `instruction` and `score`."""
+
+    kind = "generate"
+    primary_metric = "exact_match"
+    metrics: tuple[str, ...] = ("exact_match",)
+    default_max_tokens = 256
+    default_stop: tuple[str, ...] = ("\n\n",)
+    fewshot_delimiter = "\n\n"
+
+    def __init__(
+        self, spec: Any, *, limit: int | None, num_fewshot: int, seed: int, batch_size: int = 8
+    ) -> None:
+        self.spec = spec
+        self.name = spec.name
+        from bench.tasks.mcq import dataset_label
+
+        self.dataset = dataset_label(spec.dataset)
+        self.limit = limit
+        self.num_fewshot = num_fewshot
+        self.seed = seed
+        self.template = compile_template(spec.prompt, spec.name)
+        self._items: list[Item] | None = None
+        self.shots: list[dict[str, Any]] = []
+        self._use_chat: bool | None = None
+
+    # -------------------------------------------------------------- what a kind provides
+
+    def _records(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def question(self, r: dict[str, Any]) -> str:
+        """The item as the model sees it in completion mode, ending where its answer starts."""
+        raise NotImplementedError
+
+    def answer_text(self, r: dict[str, Any]) -> str:
+        """A worked answer, for few-shot examples."""
+        raise NotImplementedError
+
+    def instruction(self, r: dict[str, Any]) -> str:
+        """The user message in chat mode."""
+        raise NotImplementedError
+
+    def score(self, r: dict[str, Any], text: str) -> tuple[str | None, str, dict[str, float]]:
+        """(extracted answer, reference, metric values) of one output."""
+        raise NotImplementedError
+
+    def fixed_shots(self) -> list[dict[str, Any]] | None:
+        """Curated few-shot examples (e.g. gsm8k's chain-of-thought exemplars), or None to draw from data."""
+        return None
+
+    # -------------------------------------------------------------- items and prompts
+
+    def items(self) -> list[Item]:
+        if self._items is not None:
+            return self._items
+        records = self._records()
+        if not records:
+            raise DataError(f"{self.dataset}: the split has no records")
+        excluded: set[str] = set()
+        if self.num_fewshot:
+            fixed = self.fixed_shots()
+            if fixed is not None:
+                if len(fixed) < self.num_fewshot:
+                    raise DataError(
+                        f"{self.dataset}: only {len(fixed)} curated shots for num_fewshot={self.num_fewshot}"
+                    )
+                self.shots = fixed[: self.num_fewshot]
+            else:
+                if len(records) <= self.num_fewshot:
+                    raise DataError(
+                        f"{self.dataset}: {len(records)} records cannot give {self.num_fewshot} shots"
+                    )
+                self.shots = random.Random(self.seed).sample(records, self.num_fewshot)
+                excluded = {str(s["id"]) for s in self.shots}
+        items = [
+            Item(id=str(r["id"]), index=i, record=r)
+            for i, r in enumerate(records)
+            if str(r["id"]) not in excluded
+        ]
+        if len({it.id for it in items}) != len(items):
+            raise DataError(f"{self.dataset}: item ids are not unique")
+        self._items = items[: self.limit] if self.limit else items
+        return self._items
+
+    def _question(self, r: dict[str, Any]) -> str:
+        if self.template is not None:
+            return render(self.template, r, f"{self.dataset}: record {r.get('id')}")
+        return self.question(r)
+
+    def completion_prompt(self, r: dict[str, Any]) -> str:
+        shots = "".join(
+            self._question(s) + " " + self.answer_text(s) + self.fewshot_delimiter for s in self.shots
+        )
+        q = self._question(r)
+        return shots + q + (" " + COT_COMPLETION if self.spec.cot else "")
+
+    def chat_messages(self, r: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+        msgs: list[tuple[str, str]] = []
+        if self.spec.system:
+            msgs.append(("system", self.spec.system))
+        for s in self.shots:
+            msgs += [("user", self._instruction(s)), ("assistant", self.answer_text(s))]
+        msgs.append(("user", self._instruction(r)))
+        return tuple(msgs)
+
+    def _instruction(self, r: dict[str, Any]) -> str:
+        if self.template is not None:
+            return render(self.template, r, f"{self.dataset}: record {r.get('id')}")
+        return self.instruction(r)
+
+    def use_chat(self, backend: Backend) -> bool:
+        if self._use_chat is None:
+            mode = self.spec.chat
+            has = backend.info().chat_template
+            if mode == "always" and not has:
+                raise ConfigError(
+                    f"task {self.name!r}: chat: always, but {backend.info().name} has no chat template"
+                )
+            self._use_chat = mode == "always" or (mode == "auto" and has)
+        return self._use_chat
+
+    def request(self, backend: Backend, it: Item) -> GenerateRequest:
+        max_tokens = self.spec.max_tokens or self.default_max_tokens
+        if self.use_chat(backend):
+            msgs = self.chat_messages(it.record)
+            stop = tuple(self.spec.stop) if self.spec.stop is not None else ()
+            return GenerateRequest(
+                it.id, messages_text(msgs), max_tokens=max_tokens, stop=stop, messages=msgs
+            )
+        stop = tuple(self.spec.stop) if self.spec.stop is not None else self.default_stop
+        return GenerateRequest(it.id, self.completion_prompt(it.record), max_tokens=max_tokens, stop=stop)
+
+    # -------------------------------------------------------------- evaluation
+
+    def evaluate(self, backend: Backend, items: Sequence[Item]) -> list[dict[str, Any]]:
+        reqs = [self.request(backend, it) for it in items]
+        rows = []
+        for it, req, resp in zip(items, reqs, backend.generate(reqs), strict=True):
+            row: dict[str, Any] = {
+                "item_id": it.id,
+                "item_index": it.index,
+                "method": "chat" if req.messages else "generate",
+                "prompt": req.prompt,
+                "prompt_hash": prompt_hash(req.prompt),
+                "input_tokens": resp.input_tokens,
+                "output_tokens": resp.output_tokens,
+                "tokens_evaluated": None,
+                "ttft_s": resp.ttft_s,
+                "latency_s": resp.latency_s,
+                "tpot_s": tpot(resp),
+                "raw_output": resp.text,
+            }
+            if resp.error:
+                rows.append({**row, "error": resp.error})
+                continue
+            extracted, reference, scores = self.score(it.record, resp.text)
+            primary = scores.get(self.primary_metric)
+            rows.append(
+                {
+                    **row,
+                    "extracted": extracted,
+                    "prediction": extracted if extracted is not None else resp.text.strip(),
+                    "reference": reference,
+                    "score": primary,
+                    "correct": None if primary is None or primary not in (0.0, 1.0) else bool(primary),
+                    "scores": {k: float(v) for k, v in scores.items() if v is not None},
+                }
+            )
+        return rows
+
+
+def custom_records(
+    spec: Any, rows: list[dict[str, Any]], *, input_key: str, target_key: str
+) -> list[dict[str, Any]]:
+    """Map a custom dataset's fields (spec.fields) onto a kind's canonical keys."""
+    from bench.config import GenFieldMap
+
+    f = spec.fields or GenFieldMap()
+    from bench.tasks.mcq import dataset_label
+
+    name = dataset_label(spec.dataset)
+    out = []
+    for i, r in enumerate(rows):
+        need = [f.input, f.target] + ([f.context] if f.context else [])
+        missing = [k for k in need if k not in r]
+        if missing:
+            raise DataError(
+                f"{name}: record {i}: missing field {missing[0]!r} (has: {', '.join(sorted(r)[:10])})"
+            )
+        rec = {
+            **r,
+            "id": str(r[f.id]) if f.id and f.id in r else f"{i}",
+            input_key: r[f.input],
+            target_key: r[f.target],
+        }
+        if f.context:
+            rec["context"] = r[f.context]
+        out.append(rec)
+    return out
