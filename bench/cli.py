@@ -41,6 +41,14 @@ def app() -> None:
     "--resume", is_flag=True, help="continue the latest run of this exact suite, skipping stored items"
 )
 @click.option("--run-id", help="resume this run id")
+@click.option("--hardware", help="hardware profile name stored with the results (overrides the suite)")
+@click.option("--usd-per-hour", type=click.FloatRange(min=0), help="machine cost for self-hosted models")
+@click.option(
+    "--mode",
+    type=click.Choice(["throughput", "latency"]),
+    help="throughput: the engine's batching; latency: one request at a time (overrides the suite)",
+)
+@click.option("--max-memory-mb", type=click.FloatRange(min=1), help="kill a model's worker above this RSS")
 @click.option(
     "--executor",
     type=click.Choice(["process", "inline"]),
@@ -56,15 +64,30 @@ def run(
     output: str | None,
     resume: bool,
     run_id: str | None,
+    hardware: str | None,
+    usd_per_hour: float | None,
+    mode: str | None,
+    max_memory_mb: float | None,
     executor: str,
 ) -> None:
-    """Run every model of SUITE on every task and print the leaderboard."""
+    """Run every model of SUITE on every task and print the leaderboard.
 
+    Exit code: 0 when every model ran, 1 when a model or task failed entirely (its error is stored
+    with the results), 2 on bad input."""
     from bench.config import load_suite
     from bench.display import RichDisplay, print_leaderboard, report_console
     from bench.runner import apply_overrides, execute, plan_run
 
-    s = apply_overrides(load_suite(suite), limit=limit, models=_csv(models), tasks=_csv(tasks))
+    s = apply_overrides(
+        load_suite(suite),
+        limit=limit,
+        models=_csv(models),
+        tasks=_csv(tasks),
+        hardware=hardware,
+        usd_per_hour=usd_per_hour,
+        mode=mode,
+        max_memory_mb=max_memory_mb,
+    )
     root = _root(output)
     plan = plan_run(s, root, resume=resume, run_id=run_id)
     with RichDisplay() as display:

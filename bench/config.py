@@ -36,6 +36,11 @@ class Defaults(Strict):
     seed: int = 1234
     num_fewshot: int = Field(default=0, ge=0)
     batch_size: int = Field(default=8, ge=1, description="items handed to the backend per call")
+    mode: Literal["throughput", "latency"] = Field(
+        default="throughput",
+        description="throughput: the engine's batching/concurrency; latency: one request at a time",
+    )
+    warmup: int = Field(default=1, ge=0, description="items run once before measuring, kept apart")
 
 
 # ---------------------------------------------------------------- models
@@ -49,6 +54,9 @@ class Price(Strict):
 class _ModelBase(Strict):
     name: str = Field(min_length=1)
     price: Price | None = None
+    max_memory_mb: float | None = Field(
+        default=None, gt=0, description="kill the model's worker when its resident memory exceeds this"
+    )
 
 
 class LlamaCppModel(_ModelBase):
@@ -126,6 +134,7 @@ class _TaskBase(Strict):
     num_fewshot: int | None = Field(default=None, ge=0)
     seed: int | None = None
     batch_size: int | None = Field(default=None, ge=1)
+    mode: Literal["throughput", "latency"] | None = None
 
 
 class _Generative(Strict):
@@ -218,6 +227,7 @@ class LmEvalTask(Strict):
     num_fewshot: int | None = Field(default=None, ge=0)
     seed: int | None = None
     batch_size: int | None = Field(default=None, ge=1)
+    mode: Literal["throughput", "latency"] | None = None
 
 
 TASK_KINDS = ("mcq", "math", "summarize", "qa", "perplexity", "lm_eval")
@@ -266,6 +276,8 @@ class Suite(Strict):
             "num_fewshot": task.num_fewshot if task.num_fewshot is not None else d.num_fewshot,
             "seed": task.seed if task.seed is not None else d.seed,
             "batch_size": task.batch_size if task.batch_size is not None else d.batch_size,
+            "mode": task.mode or d.mode,
+            "warmup": d.warmup,
         }
 
 

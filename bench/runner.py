@@ -7,13 +7,13 @@ that model's error while the other models go on.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import queue
-import resource
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,10 +58,29 @@ class RunPlan:
 
 
 def apply_overrides(
-    suite: Suite, *, limit: int | None = None, models: Sequence[str] = (), tasks: Sequence[str] = ()
+    suite: Suite,
+    *,
+    limit: int | None = None,
+    models: Sequence[str] = (),
+    tasks: Sequence[str] = (),
+    hardware: str | None = None,
+    usd_per_hour: float | None = None,
+    mode: str | None = None,
+    max_memory_mb: float | None = None,
 ) -> Suite:
     """The suite as it will actually run: CLI choices become part of it, and so of its hash."""
     data = suite.model_dump(mode="python")
+    if hardware is not None:
+        data["hardware"]["name"] = hardware
+    if usd_per_hour is not None:
+        data["hardware"]["usd_per_hour"] = usd_per_hour
+    if mode is not None:
+        data["defaults"]["mode"] = mode
+        for t in data["tasks"]:
+            t["mode"] = None
+    if max_memory_mb is not None:
+        for m in data["models"]:
+            m["max_memory_mb"] = max_memory_mb
     for opt, names, have in (
         ("--models", models, [m.name for m in suite.models]),
         ("--tasks", tasks, [t.name for t in suite.tasks]),
@@ -150,13 +169,10 @@ def _base_columns(
     }
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def run_model(job: ModelJob, emit: Callable[[Event], None]) -> None:
     """Everything one model does in a run; runs inside its own worker process."""
     from bench.backends import create_backend
+    from bench.measure import EnergyMeter, MemorySampler, gpu_peak_mb, os_peak_rss_mb, reset_gpu_peak
     from bench.summary import error_summary, task_summary
     from bench.tasks import create_task, task_dataset, task_primary_metric
 
@@ -170,6 +186,8 @@ def run_model(job: ModelJob, emit: Callable[[Event], None]) -> None:
         "hardware_info": _json(m["hardware_info"]),
     }
     price = (spec.price.input_per_mtok, spec.price.output_per_mtok) if spec.price else None
+    sampler = MemorySampler().start()
+    energy = EnergyMeter()
 
     t0 = time.perf_counter()
     try:
@@ -190,13 +208,17 @@ def run_model(job: ModelJob, emit: Callable[[Event], None]) -> None:
         "quant": info.quant,
         "model_file_mb": info.file_size / 2**20 if info.file_size else None,
         "load_s": load_s,
+        "device": info.device,
     }
 
     for tspec in suite.tasks:
         eff = suite.effective_task(tspec)
+        concurrency = 1 if eff["mode"] == "latency" else int(getattr(backend, "concurrency", 1))
         base = {
             **_base_columns(job, suite, spec, tspec, tspec.kind, task_dataset(tspec)),
             **run_extra,
+            "mode": eff["mode"],
+            "concurrency": concurrency,
         }
         writer = store.RunWriter(directory, spec.name, tspec.name)
         started = datetime.now(UTC)
@@ -219,35 +241,31 @@ def run_model(job: ModelJob, emit: Callable[[Event], None]) -> None:
                 "done": len(items) - len(todo),
             }
         )
-        t_task = time.perf_counter()
-        for i in range(0, len(todo), eff["batch_size"]):
-            batch = todo[i : i + eff["batch_size"]]
-            batch_start = datetime.now(UTC)
-            try:
-                rows = task.evaluate(backend, batch)
-            except Exception as e:  # a bug or engine failure on this batch: record it, go on
-                msg = _error_text(e)
-                rows = [{"item_id": it.id, "item_index": it.index, "error": msg} for it in batch]
-            for r in rows:
-                r.update(base)
-                r.setdefault("started_at", batch_start)
-                r.setdefault("warmup", False)
-                r["task_kind"] = task.kind
-            writer.append(rows)
-            emit(
-                {
-                    "type": "advance",
-                    "model": spec.name,
-                    "task": tspec.name,
-                    "n": len(batch),
-                    "errors": sum(1 for r in rows if r.get("error")),
-                }
-            )
-        wall = time.perf_counter() - t_task
+        sampler.reset()
+        reset_gpu_peak()
+        with _concurrency(backend, concurrency):
+            if todo and eff["warmup"]:
+                _warm_up(task, backend, todo[: eff["warmup"]], base, writer)
+            batch_size = 1 if eff["mode"] == "latency" else eff["batch_size"]
+            for i in range(0, len(todo), batch_size):
+                batch = todo[i : i + batch_size]
+                rows = _evaluate_batch(task, backend, batch, energy)
+                for r in rows:
+                    r.update(base)
+                    r["task_kind"] = task.kind
+                writer.append(rows)
+                emit(
+                    {
+                        "type": "advance",
+                        "model": spec.name,
+                        "task": tspec.name,
+                        "n": len(batch),
+                        "errors": sum(1 for r in rows if r.get("error")),
+                    }
+                )
         ids = {it.id for it in items}
         samples = writer.read_samples()
-        keep = [i for i, x in enumerate(samples.column("item_id").to_pylist()) if x in ids]
-        samples = samples.take(keep)
+        samples = samples.take([i for i, x in enumerate(samples.column("item_id").to_pylist()) if x in ids])
         summary = task_summary(
             samples,
             base={
@@ -255,19 +273,71 @@ def run_model(job: ModelJob, emit: Callable[[Event], None]) -> None:
                 **model_cols,
                 "num_fewshot": eff["num_fewshot"],
                 "item_limit": eff["limit"],
-                "peak_rss_mb": _peak_rss_mb(),
+                "peak_rss_mb": os_peak_rss_mb(),
+                "rss_sampled_peak_mb": sampler.peak_mb if todo else None,
+                "gpu_peak_mb": gpu_peak_mb(),
                 "started_at": started,
                 "finished_at": datetime.now(UTC),
             },
             task=task,
             seed=eff["seed"],
-            wall_s=wall if todo else 0.0,
             usd_per_hour=suite.hardware.usd_per_hour,
             price=price,
         )
         writer.write_summary(summary)
         emit({"type": "task_done", "model": spec.name, "task": tspec.name, "summary": summary})
+    sampler.stop()
     backend.close()
+
+
+def _evaluate_batch(task: Any, backend: Any, batch: Sequence[Any], energy: Any) -> list[dict[str, Any]]:
+    """One batch through the task, timed: each row carries its share of the batch's wall time and
+    energy, so totals survive a resumed run."""
+    batch_start = datetime.now(UTC)
+    energy.start()
+    t0 = time.perf_counter()
+    try:
+        rows = task.evaluate(backend, batch)
+    except Exception as e:  # a bug or engine failure on this batch: record it, go on
+        msg = _error_text(e)
+        rows = [{"item_id": it.id, "item_index": it.index, "error": msg} for it in batch]
+    wall = time.perf_counter() - t0
+    joules = energy.stop()
+    for r in rows:
+        r.setdefault("started_at", batch_start)
+        r.setdefault("warmup", False)
+        r["wall_s"] = wall / len(rows)
+        r["energy_j"] = joules / len(rows) if joules is not None else None
+    return rows
+
+
+def _warm_up(
+    task: Any, backend: Any, items: Sequence[Any], base: dict[str, Any], writer: store.RunWriter
+) -> None:
+    """Run the first items once before measuring (caches, allocations, lazy init). Their rows are
+    kept apart (warmup-*.parquet, warmup=True) and never enter the statistics."""
+    from bench.measure import EnergyMeter
+
+    rows = _evaluate_batch(task, backend, items, EnergyMeter())
+    for r in rows:
+        r.update(base)
+        r["task_kind"] = task.kind
+        r["warmup"] = True
+    writer.write_warmup(rows)
+
+
+@contextlib.contextmanager
+def _concurrency(backend: Any, n: int) -> Iterator[None]:
+    """Latency mode: one request in flight; throughput mode: the backend's own concurrency."""
+    if not hasattr(backend, "concurrency"):
+        yield
+        return
+    before = backend.concurrency
+    backend.concurrency = n
+    try:
+        yield
+    finally:
+        backend.concurrency = before
 
 
 def _json(obj: Any) -> str:
@@ -292,6 +362,9 @@ def _redirect_output(path: Path) -> None:
 
 
 def _worker_main(job: ModelJob, q: Any) -> None:
+    from bench.measure import set_parent_death_signal
+
+    set_parent_death_signal()
     _redirect_output(Path(job.run_dir) / "logs" / f"{store.safe_name(job.model)}.log")
     try:
         run_model(job, q.put)
@@ -317,9 +390,35 @@ class RunResult:
     model_errors: dict[str, str]
 
 
+@contextlib.contextmanager
+def _run_lock(directory: Path) -> Iterator[None]:
+    """One writer per run directory: a second `bench run --resume` of the same run waits for none,
+    it fails. Other runs (other directories) write side by side freely."""
+    import fcntl
+
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BenchError(f"run {directory.name} is being written by another bench process") from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def execute(plan: RunPlan, display: Display, *, executor: Executor = "process") -> RunResult:
+    with _run_lock(plan.dir):
+        return _execute(plan, display, executor)
+
+
+def _execute(plan: RunPlan, display: Display, executor: Executor) -> RunResult:
     suite = plan.suite
-    plan.dir.mkdir(parents=True, exist_ok=True)
     for stale in plan.dir.glob(".tmp-*"):  # left by a killed writer; never part of the results
         stale.unlink(missing_ok=True)
     display.handle(
@@ -345,7 +444,7 @@ def execute(plan: RunPlan, display: Display, *, executor: Executor = "process") 
 
             run_model(job, sink)
             continue
-        err = _run_in_process(job, display)
+        err = _run_in_process(job, display, spec.max_memory_mb)
         if err:
             errors[spec.name] = err
             _record_crash(plan, spec, err)
@@ -353,12 +452,31 @@ def execute(plan: RunPlan, display: Display, *, executor: Executor = "process") 
     return RunResult(plan, time.perf_counter() - t0, errors)
 
 
-def _run_in_process(job: ModelJob, display: Display) -> str | None:
+def _run_in_process(job: ModelJob, display: Display, max_memory_mb: float | None = None) -> str | None:
+    import psutil
+
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     proc = ctx.Process(target=_worker_main, args=(job, q), name=f"bench-{job.model}", daemon=True)
     proc.start()
     error: str | None = None
+    watched = psutil.Process(proc.pid)
+
+    def over_limit() -> bool:
+        """The memory limit, enforced from outside: the worker is killed the moment it exceeds it."""
+        nonlocal error
+        if max_memory_mb is None:
+            return False
+        try:
+            rss = watched.memory_info().rss / 2**20
+        except psutil.Error:
+            return False
+        if rss <= max_memory_mb:
+            return False
+        proc.kill()
+        error = f"worker for {job.model} exceeded its memory limit of {max_memory_mb:.0f} MB (resident {rss:.0f} MB)"
+        display.handle({"type": "model_error", "model": job.model, "error": error})
+        return True
 
     def drain(block: bool) -> None:
         nonlocal error
@@ -375,6 +493,8 @@ def _run_in_process(job: ModelJob, display: Display) -> str | None:
     try:
         while proc.is_alive():
             drain(block=True)
+            if over_limit():
+                break
         proc.join()
         drain(block=False)
     except KeyboardInterrupt:

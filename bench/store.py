@@ -68,6 +68,10 @@ SAMPLES_SCHEMA = pa.schema(
         ("ttft_s", pa.float64()),
         ("latency_s", pa.float64()),
         ("tpot_s", pa.float64()),
+        ("wall_s", pa.float64()),
+        ("energy_j", pa.float64()),
+        ("mode", pa.string()),
+        ("concurrency", pa.int64()),
         ("warmup", pa.bool_()),
         ("error", pa.string()),
         ("started_at", pa.timestamp("us", tz="UTC")),
@@ -99,11 +103,18 @@ RUNS_SCHEMA = pa.schema(
         ("ttft_p50", pa.float64()),
         ("ttft_p90", pa.float64()),
         ("tokens_per_s", pa.float64()),
+        ("prompt_tokens_per_s", pa.float64()),
+        ("decode_tokens_per_s", pa.float64()),
         ("items_per_s", pa.float64()),
         ("wall_s", pa.float64()),
         ("load_s", pa.float64()),
+        ("mode", pa.string()),
+        ("concurrency", pa.int64()),
+        ("device", pa.string()),
         ("peak_rss_mb", pa.float64()),
+        ("rss_sampled_peak_mb", pa.float64()),
         ("gpu_peak_mb", pa.float64()),
+        ("energy_j", pa.float64()),
         ("usd_per_hour", pa.float64()),
         ("cost_usd", pa.float64()),
         ("usd_per_1k_items", pa.float64()),
@@ -183,6 +194,11 @@ class RunWriter:
         path = self.dir / f"samples-{self.stem}-{self.seq:06d}.parquet"
         write_table(path, rows, SAMPLES_SCHEMA)
         self.seq += 1
+        return path
+
+    def write_warmup(self, rows: Sequence[Mapping[str, Any]]) -> Path:
+        path = self.dir / f"warmup-{self.stem}-{self.seq:06d}.parquet"
+        write_table(path, rows, SAMPLES_SCHEMA)
         return path
 
     def write_summary(self, rows: Sequence[Mapping[str, Any]]) -> Path:

@@ -48,7 +48,6 @@ def task_summary(
     task: Any,
     base: Mapping[str, Any],
     seed: int,
-    wall_s: float,
     usd_per_hour: float,
     price: tuple[float, float] | None,
 ) -> list[dict[str, Any]]:
@@ -68,6 +67,10 @@ def task_summary(
     in_toks = samples.column("input_tokens").to_pylist()
     out_toks = samples.column("output_tokens").to_pylist()
     busy = float(latency.sum()) if latency.size else 0.0
+    wall_s = _sum(samples, "wall_s")  # each row holds its share of its batch's wall time
+    energy = samples.column("energy_j").to_pylist()
+    energy_j = float(sum(energy)) if energy and all(e is not None for e in energy) else None
+    prompt_tps, decode_tps = _phase_rates(samples)
     toks = sum(
         (e if e is not None else (i or 0) + (o or 0))
         for e, i, o in zip(evaluated, in_toks, out_toks, strict=True)
@@ -90,6 +93,9 @@ def task_summary(
         "ttft_p50": ttft_pct["p50"],
         "ttft_p90": ttft_pct["p90"],
         "tokens_per_s": toks / busy if busy > 0 else None,
+        "prompt_tokens_per_s": prompt_tps,
+        "decode_tokens_per_s": decode_tps,
+        "energy_j": energy_j,
         "items_per_s": n / wall_s if wall_s > 0 else None,
         "wall_s": wall_s,
         "usd_per_hour": usd_per_hour,
@@ -126,6 +132,34 @@ def error_summary(base: Mapping[str, Any], metric: str, error: str) -> list[dict
     return [
         {**base, "status": "error", "error": error, "metric": metric, "primary": True, "n": 0, "n_errors": 0}
     ]
+
+
+def _sum(samples: pa.Table, col: str) -> float:
+    return float(sum(x for x in samples.column(col).to_pylist() if x is not None))
+
+
+def _phase_rates(samples: pa.Table) -> tuple[float | None, float | None]:
+    """Prompt-processing and decoding speed, where the backend tells the phases apart: for
+    generation, prompt tokens over TTFT and later tokens over the time after it; for
+    log-likelihood scoring (all prompt), tokens evaluated over latency."""
+    prompt_toks = prompt_time = dec_toks = dec_time = 0.0
+    cols = ["input_tokens", "output_tokens", "tokens_evaluated", "ttft_s", "latency_s", "error"]
+    for r in samples.select(cols).to_pylist():
+        if r["error"] is not None or r["latency_s"] is None:
+            continue
+        if r["ttft_s"] is not None and r["output_tokens"]:
+            prompt_toks += r["input_tokens"] or 0
+            prompt_time += r["ttft_s"]
+            if r["output_tokens"] > 1:
+                dec_toks += r["output_tokens"] - 1
+                dec_time += r["latency_s"] - r["ttft_s"]
+        elif r["tokens_evaluated"] is not None:
+            prompt_toks += r["tokens_evaluated"]
+            prompt_time += r["latency_s"]
+    return (
+        prompt_toks / prompt_time if prompt_time > 0 else None,
+        dec_toks / dec_time if dec_time > 0 else None,
+    )
 
 
 def _f(x: float) -> float | None:

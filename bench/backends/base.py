@@ -14,10 +14,14 @@ from typing import Protocol, runtime_checkable
 
 @dataclass(frozen=True)
 class LoglikelihoodRequest:
-    """Score each (context, continuation) pair of one item; pairs usually share their context."""
+    """Score each (context, continuation) pair of one item; pairs usually share their context.
+
+    `prefix` is the part of every context that does not depend on the item (description and
+    few-shot examples): an engine with a prefix cache evaluates it once for all items."""
 
     item_id: str
     pairs: tuple[tuple[str, str], ...]
+    prefix: str = ""
 
 
 @dataclass
@@ -42,6 +46,7 @@ class GenerateRequest:
     stop: tuple[str, ...] = ()
     temperature: float = 0.0
     messages: tuple[tuple[str, str], ...] | None = None  # (role, content) pairs
+    prefix: str = ""  # the item-independent start of `prompt` (few-shot examples), for prefix caching
 
 
 @dataclass(frozen=True)

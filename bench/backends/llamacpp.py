@@ -1,9 +1,12 @@
 """llama.cpp in process (llama-cpp-python).
 
-Log-likelihood scoring drives the KV cache directly: the tokens already in the cache are kept
-(the longest common prefix with the next request), so an item's shared context is evaluated
-once for all its choices, and a few-shot prefix shared by consecutive items is evaluated once
-for all of them. Logits are requested only for the positions that predict continuation tokens.
+Log-likelihood scoring drives the KV cache directly. Within an item, the tokens already in the
+cache are kept (the longest common prefix), so the shared context is evaluated once for all
+choices. Across items, only the request's item-independent `prefix` (few-shot examples) is kept,
+and it is always computed the same way (decoded alone from position 0): every item then starts
+from the same cache state whatever ran before it, so a result does not depend on the order of
+items, on batching, or on a run being resumed. Logits are requested only for the positions that
+predict continuation tokens.
 
 This uses llama-cpp-python's `_ctx` / `_batch` internals, pinned by the `cpu` extra (0.3.36).
 """
@@ -105,6 +108,7 @@ class LlamaCppBackend:
         self.n_batch = int(self.llm.n_batch)  # llama-cpp-python caps it at n_ctx
         self.n_vocab = self.llm.n_vocab()
         self._kv: list[int] = []  # tokens currently held in the KV cache (sequence 0)
+        self._canon: list[int] = []  # the item-independent prefix last decoded alone from position 0
         self._vocab = self.llm._model.vocab
         self.add_bos = bool(self.llm._model.add_bos_token())
         self._chat: Any = None
@@ -188,6 +192,30 @@ class LlamaCppBackend:
                 out.append(np.ctypeslib.as_array(ptr, shape=(n_out, self.n_vocab)).copy())
         return np.concatenate(out) if out else np.empty((0, self.n_vocab), dtype=np.float32)
 
+    def _start_item(self, prefix: str, first_tokens: list[int]) -> int:
+        """Put the cache in its canonical state for a new item: exactly the item-independent prefix,
+        decoded alone from position 0. Returns the tokens that took (0 when it was cached).
+
+        The prefix's own tokens may end differently inside the full text ("\n\n" alone is one
+        token, "\n\nQuestion" splits as "\n", "\n", "Question"): the common token prefix is used."""
+        p = self.tokenize(prefix, bos=True) if prefix else []
+        k = 0
+        for a, b in zip(p, first_tokens, strict=False):
+            if a != b:
+                break
+            k += 1
+        canon = p[:k]
+        if canon and self._canon == canon and self._kv[: len(canon)] == canon:
+            self.llm._ctx.kv_cache_seq_rm(-1, len(canon), -1)
+            self._kv = list(canon)
+            return 0
+        self.llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+        self._kv = []
+        self._canon = canon
+        if canon:
+            self._decode(canon, 0, len(canon))  # no logits needed
+        return len(canon)
+
     def _score(self, ctx_tokens: list[int], cont_tokens: list[int]) -> tuple[float, bool, int]:
         tokens = ctx_tokens + cont_tokens
         if len(tokens) > self.n_ctx:
@@ -210,10 +238,10 @@ class LlamaCppBackend:
             t0 = time.perf_counter()
             try:
                 lls, greedy, ntoks = [], [], []
-                evaluated = 0
                 distinct: set[tuple[int, ...]] = set()
-                for context, continuation in req.pairs:
-                    ctx, cont = self.encode_pair(context, continuation)
+                encoded = [self.encode_pair(c, x) for c, x in req.pairs]
+                evaluated = self._start_item(req.prefix, encoded[0][0] + encoded[0][1]) if encoded else 0
+                for (_, continuation), (ctx, cont) in zip(req.pairs, encoded, strict=True):
                     if not cont:
                         raise BackendError(f"continuation {continuation!r} encodes to no tokens")
                     ll, g, n_eval = self._score(ctx, cont)
@@ -265,7 +293,8 @@ class LlamaCppBackend:
                 raise BackendError(
                     f"prompt of {len(prompt)} tokens + max_tokens {req.max_tokens} exceeds n_ctx={self.n_ctx}"
                 )
-            # Let llama-cpp-python reuse the KV prefix we know is cached.
+            # Canonical start (the few-shot prefix alone, or nothing), then llama-cpp-python reuses it.
+            self._start_item(req.prefix if req.messages is None else "", prompt)
             self.llm.n_tokens = len(self._kv)
             self.llm.input_ids[: len(self._kv)] = self._kv
             out: list[int] = []

@@ -141,12 +141,15 @@ class GenerativeTask:
             return render(self.template, r, f"{self.dataset}: record {r.get('id')}")
         return self.question(r)
 
-    def completion_prompt(self, r: dict[str, Any]) -> str:
-        shots = "".join(
+    def completion_prefix(self, r: dict[str, Any]) -> str:
+        """The item-independent start of the completion prompt: the few-shot examples."""
+        return "".join(
             self._question(s) + " " + self.answer_text(s) + self.fewshot_delimiter for s in self.shots
         )
+
+    def completion_prompt(self, r: dict[str, Any]) -> str:
         q = self._question(r)
-        return shots + q + (" " + COT_COMPLETION if self.spec.cot else "")
+        return self.completion_prefix(r) + q + (" " + COT_COMPLETION if self.spec.cot else "")
 
     def chat_messages(self, r: dict[str, Any]) -> tuple[tuple[str, str], ...]:
         msgs: list[tuple[str, str]] = []
@@ -182,7 +185,13 @@ class GenerativeTask:
                 it.id, messages_text(msgs), max_tokens=max_tokens, stop=stop, messages=msgs
             )
         stop = tuple(self.spec.stop) if self.spec.stop is not None else self.default_stop
-        return GenerateRequest(it.id, self.completion_prompt(it.record), max_tokens=max_tokens, stop=stop)
+        return GenerateRequest(
+            it.id,
+            self.completion_prompt(it.record),
+            max_tokens=max_tokens,
+            stop=stop,
+            prefix=self.completion_prefix(it.record),
+        )
 
     # -------------------------------------------------------------- evaluation
 

@@ -206,9 +206,13 @@ class MultipleChoice:
                 shots[subject] = random.Random(self.seed).sample(group, self.num_fewshot)
         return shots
 
+    def head(self, r: dict[str, Any]) -> str:
+        """The item-independent start of every context: description and few-shot examples."""
+        return (r.get("description") or "") + self.prefixes.get(r.get("subject"), "")
+
     def contexts(self, item: Item) -> list[str]:
         r = item.record
-        head = (r.get("description") or "") + self.prefixes.get(r.get("subject"), "")
+        head = self.head(r)
         return [head + _context(r, i) for i in range(len(r["choices"]))]
 
     # ------------------------------------------------------------------ evaluation
@@ -234,7 +238,11 @@ class MultipleChoice:
         for it in items:
             conts = [self.spec.target_delimiter + c for c in it.record["choices"]]
             reqs.append(
-                LoglikelihoodRequest(item_id=it.id, pairs=tuple(zip(self.contexts(it), conts, strict=True)))
+                LoglikelihoodRequest(
+                    item_id=it.id,
+                    pairs=tuple(zip(self.contexts(it), conts, strict=True)),
+                    prefix=self.head(it.record),
+                )
             )
         responses = backend.loglikelihood(reqs)
         rows = []
@@ -305,14 +313,16 @@ class LetterChoice(GenerativeTask):
         opts = "\n".join(f"{_LETTERS[i]}. {o}" for i, o in enumerate(r["options"]))
         return f"Question: {r['question'].strip()}\n{opts}"
 
-    def completion_prompt(self, r: dict[str, Any]) -> str:
+    def completion_prefix(self, r: dict[str, Any]) -> str:
         shots = "".join(
             f"{self._block(s)}\nAnswer: {_LETTERS[int(s['answer'])]}\n\n"
             for s in self.parent.shots.get(r.get("subject"), [])
         )
-        head = (r.get("description") or "") + shots
+        return (r.get("description") or "") + shots
+
+    def completion_prompt(self, r: dict[str, Any]) -> str:
         tail = "Answer: Let's think step by step." if self.spec.cot else "Answer:"
-        return f"{head}{self._block(r)}\n{tail}"
+        return f"{self.completion_prefix(r)}{self._block(r)}\n{tail}"
 
     def chat_messages(self, r: dict[str, Any]) -> tuple[tuple[str, str], ...]:
         ask = (

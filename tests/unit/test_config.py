@@ -41,7 +41,14 @@ def test_good_suite_loads_with_defaults_and_overrides(tmp_path: Path) -> None:
     s = load_suite(write(tmp_path, GOOD))
     assert [m.name for m in s.models] == ["smollm2-135m", "other", "scripted"]
     assert s.models[0].backend == "llamacpp" and s.models[2].backend == "fake"
-    assert s.effective_task(s.tasks[0]) == {"limit": 5, "num_fewshot": 1, "seed": 7, "batch_size": 8}
+    assert s.effective_task(s.tasks[0]) == {
+        "limit": 5,
+        "num_fewshot": 1,
+        "seed": 7,
+        "batch_size": 8,
+        "mode": "throughput",
+        "warmup": 1,
+    }
     assert s.effective_task(s.tasks[1])["num_fewshot"] == 5
     assert s.effective_task(s.tasks[1])["limit"] == 3
     assert s.hardware.usd_per_hour == 0.5

@@ -216,7 +216,7 @@ def test_perplexity_is_corpus_level_and_texts_are_deduplicated() -> None:
     assert len(texts) == len(set(texts)) and len(items) < 1000  # one row per distinct passage
     rows = task.evaluate(Recorder(), items[:20])
     table = rows_to_table(rows, SAMPLES_SCHEMA)
-    out = task_summary(table, task=task, base={}, seed=1, wall_s=1.0, usd_per_hour=0.0, price=None)
+    out = task_summary(table, task=task, base={}, seed=1, usd_per_hour=0.0, price=None)
     by = {r["metric"]: r for r in out}
     nll = sum(len(t) for t in texts[:20])  # the recorder's loglik is -len(text)
     n_bytes = sum(len(t.encode()) for t in texts[:20])

@@ -12,7 +12,9 @@ from bench.errors import DataError
 
 
 def test_env_dir_wins_and_files_are_read_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "xsum.jsonl").write_text(json.dumps({"id": "a1", "document": "Doc text.", "summary": "Sum."}) + "\n")
+    (tmp_path / "xsum.jsonl").write_text(
+        json.dumps({"id": "a1", "document": "Doc text.", "summary": "Sum."}) + "\n"
+    )
     monkeypatch.setenv(summarization.ENV, str(tmp_path))
     assert summarization.local_file("xsum") == tmp_path / "xsum.jsonl"
     assert load_dataset("xsum") == [{"id": "a1", "document": "Doc text.", "summary": "Sum."}]
@@ -27,7 +29,9 @@ def test_shared_copy_beside_the_checkout_is_found() -> None:
     assert len(rows) == 150 and all(r["document"] and r["summary"] for r in rows)
 
 
-def test_bad_record_and_missing_files_give_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_record_and_missing_files_give_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "xsum.jsonl").write_text(json.dumps({"id": "a1", "document": "", "summary": "Sum."}) + "\n")
     monkeypatch.setenv(summarization.ENV, str(tmp_path))
     with pytest.raises(DataError, match=r"xsum: record 0 \(id a1\): missing or empty field 'document'"):
@@ -37,5 +41,5 @@ def test_bad_record_and_missing_files_give_one_clear_error(tmp_path: Path, monke
     monkeypatch.setattr(summarization, "candidate_dirs", lambda: [empty])
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(DataError, match="no offline copy .*set BENCH_SUMMARIZATION_DIR"):
+    with pytest.raises(DataError, match=r"no offline copy .*set BENCH_SUMMARIZATION_DIR"):
         load_dataset("xsum")
