@@ -3,6 +3,7 @@ one writer per run; and efficiency figures present on every row, consistent with
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -66,11 +67,11 @@ def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(
             workers = psutil.Process(p.pid).children(recursive=True)
             os.kill(p.pid, signal.SIGKILL)  # the main process; its workers die with it (PDEATHSIG)
             kills += 1
-            gone, alive = psutil.wait_procs(workers, timeout=10)
+            _, alive = psutil.wait_procs(workers, timeout=10)
             assert not alive, alive
         p.communicate()
     p = _bench("run", str(suite), "-o", str(killed), "--resume")
-    out, err = p.communicate(timeout=600)
+    _, err = p.communicate(timeout=600)
     assert p.returncode == 0, err[-2000:]
     assert kills >= 2, "the run finished before it could be killed twice; raise the limit"
     assert "Resuming" in err
@@ -129,13 +130,11 @@ def test_efficiency_figures_on_every_row_agree_with_the_outside_view(
     peak = 0.0
     while p.poll() is None:  # the outside view of the model's worker: its RSS, sampled by us
         for c in psutil.Process(p.pid).children(recursive=True) if p.poll() is None else []:
-            try:
+            with contextlib.suppress(psutil.Error):
                 peak = max(peak, c.memory_info().rss / 2**20)
-            except psutil.Error:
-                pass
         time.sleep(0.05)
     wall = time.perf_counter() - t0
-    out, err = p.communicate()
+    _, err = p.communicate()
     assert p.returncode == 0, err[-2000:]
     root = tmp_path / "out"
     s = _samples(root)
