@@ -80,7 +80,71 @@ class FakeModel(_ModelBase):
     crash_items: list[str] = Field(default_factory=list, description="item ids that SIGKILL the worker")
 
 
-MODEL_BACKENDS = ("llamacpp", "fake")
+PRESETS = ("openai", "vllm", "llamacpp-server", "ollama", "tgi", "nim", "github-models", "azure-ai")
+
+
+class OpenAIModel(_ModelBase):
+    """Any OpenAI-compatible server: vLLM serve, llama.cpp server, Ollama, TGI, NIM, hosted APIs."""
+
+    backend: Literal["openai"]
+    model: str = Field(min_length=1, description="the model id the server knows")
+    preset: (
+        Literal["openai", "vllm", "llamacpp-server", "ollama", "tgi", "nim", "github-models", "azure-ai"]
+        | None
+    ) = Field(default=None, description="fills base_url, api_key_env and endpoint for a known server")
+    base_url: str | None = Field(default=None, description="e.g. http://127.0.0.1:8000/v1")
+    base_url_env: str | None = Field(default=None, description="read base_url from this environment variable")
+    api_key_env: str | None = Field(
+        default=None, description="read the API key from this environment variable"
+    )
+    endpoint: Literal["auto", "completions", "chat"] = Field(
+        default="auto", description="auto: /v1/completions when the server has it, else /v1/chat/completions"
+    )
+    max_concurrency: int = Field(default=4, ge=1, description="requests in flight (throughput mode)")
+    timeout_s: float = Field(default=120.0, gt=0, description="per request")
+    max_retries: int = Field(default=5, ge=0, description="on 429, 5xx, timeouts and connection errors")
+    params: int | None = Field(default=None, ge=1, description="parameter count, for the leaderboard")
+    extra_body: dict[str, Any] = Field(default_factory=dict, description="extra fields for every request")
+
+
+class VLLMModel(_ModelBase):
+    """vLLM in process (`vllm.LLM`), on GPUs."""
+
+    backend: Literal["vllm"]
+    model: str = Field(min_length=1, description="a hub id or a local folder")
+    tensor_parallel_size: int = Field(default=1, ge=1)
+    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
+    dtype: str = "auto"
+    max_model_len: int | None = Field(default=None, ge=64)
+    quantization: str | None = None
+    trust_remote_code: bool = False
+    enforce_eager: bool = False
+    params: int | None = Field(default=None, ge=1)
+
+
+class TransformersModel(_ModelBase):
+    """Hugging Face transformers (torch), on CPU or CUDA."""
+
+    backend: Literal["transformers"]
+    model: str = Field(min_length=1, description="a hub id or a local folder")
+    device: str = Field(default="auto", description="auto, cpu, cuda or cuda:N")
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    batch_size: int = Field(default=8, ge=1, description="sequences per forward pass")
+    max_length: int | None = Field(default=None, ge=16, description="context length; default: the model's")
+    trust_remote_code: bool = False
+    gguf_file: str | None = Field(default=None, description="load this GGUF file of the repo (dequantized)")
+
+
+class OnnxGenAIModel(_ModelBase):
+    """ONNX Runtime GenAI (a folder with genai_config.json), the CPU/edge route."""
+
+    backend: Literal["onnxruntime-genai"]
+    path: str = Field(min_length=1, description="the model folder made by onnxruntime_genai's builder")
+    execution_provider: str = Field(default="cpu", description="cpu, cuda, dml, ...")
+    max_length: int | None = Field(default=None, ge=16)
+
+
+MODEL_BACKENDS = ("llamacpp", "openai", "vllm", "transformers", "onnxruntime-genai", "fake")
 
 
 def _model_tag(v: Any) -> str:
@@ -90,7 +154,12 @@ def _model_tag(v: Any) -> str:
 
 
 ModelSpec = Annotated[
-    Annotated[LlamaCppModel, Tag("llamacpp")] | Annotated[FakeModel, Tag("fake")],
+    Annotated[LlamaCppModel, Tag("llamacpp")]
+    | Annotated[OpenAIModel, Tag("openai")]
+    | Annotated[VLLMModel, Tag("vllm")]
+    | Annotated[TransformersModel, Tag("transformers")]
+    | Annotated[OnnxGenAIModel, Tag("onnxruntime-genai")]
+    | Annotated[FakeModel, Tag("fake")],
     Discriminator(_model_tag, custom_error_type="backend", custom_error_message="unknown backend"),
 ]
 
@@ -310,6 +379,10 @@ def _models_in(ann: Any) -> list[type[BaseModel]]:
 
 _TAGGED: dict[str, type[BaseModel]] = {
     "llamacpp": LlamaCppModel,
+    "openai": OpenAIModel,
+    "vllm": VLLMModel,
+    "transformers": TransformersModel,
+    "onnxruntime-genai": OnnxGenAIModel,
     "fake": FakeModel,
     "mcq": MCQTask,
     "math": MathTask,

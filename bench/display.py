@@ -46,6 +46,8 @@ class RichDisplay:
             log(f"[bold]{what} {ev['run_id']}[/] -> {ev['dir']}")
         elif t == "model_loaded":
             log(f"[dim]{ev['model']}: loaded in {ev['load_s']:.1f} s[/]")
+            if ev.get("note"):
+                log(f"[yellow]{ev['model']}: {ev['note']}[/]")
         elif t == "task_start":
             key = (ev["model"], ev["task"])
             self._bars[key] = self.progress.add_task(

@@ -202,7 +202,15 @@ def run_model(job: ModelJob, emit: Callable[[Event], None]) -> None:
             writer.write_summary(error_summary(base, task_primary_metric(t), f"model failed to load: {msg}"))
         return
     load_s = time.perf_counter() - t0
-    emit({"type": "model_loaded", "model": spec.name, "load_s": load_s, "params": info.params})
+    emit(
+        {
+            "type": "model_loaded",
+            "model": spec.name,
+            "load_s": load_s,
+            "params": info.params,
+            "note": info.extra.get("note"),
+        }
+    )
     model_cols = {
         "model_params": info.params,
         "quant": info.quant,

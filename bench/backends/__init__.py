@@ -5,7 +5,6 @@ Heavy engines are imported inside their factory, so `bench --help` and `bench va
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from typing import Any
 
@@ -58,6 +57,34 @@ def _llamacpp(spec: Any, seed: int) -> Backend:
     )
 
 
+@BACKENDS.register("openai")
+def _openai(spec: Any, seed: int) -> Backend:
+    from bench.backends.openai import OpenAIBackend
+
+    return OpenAIBackend.from_spec(spec, seed=seed)
+
+
+@BACKENDS.register("vllm")
+def _vllm(spec: Any, seed: int) -> Backend:
+    from bench.backends.vllm import VLLMBackend
+
+    return VLLMBackend.from_spec(spec, seed=seed)
+
+
+@BACKENDS.register("transformers")
+def _transformers(spec: Any, seed: int) -> Backend:
+    from bench.backends.transformers import TransformersBackend
+
+    return TransformersBackend.from_spec(spec, seed=seed)
+
+
+@BACKENDS.register("onnxruntime-genai")
+def _onnx(spec: Any, seed: int) -> Backend:
+    from bench.backends.onnx_genai import OnnxGenAIBackend
+
+    return OnnxGenAIBackend.from_spec(spec, seed=seed)
+
+
 @BACKENDS.register("fake")
 def _fake(spec: Any, seed: int) -> Backend:
     from bench.backends.fake import FakeBackend
@@ -75,19 +102,8 @@ def create_backend(spec: Any, seed: int) -> Backend:
     return BACKENDS.get(spec.backend)(spec, seed)
 
 
-_REQUIREMENTS = {
-    "llamacpp": ("llama_cpp", "pip install 'bench[cpu]'"),
-    "fake": (None, ""),
-}
-
-
 def backend_status() -> list[tuple[str, bool, str]]:
-    """(name, usable here, why not / what to install) for `bench ls backends`."""
-    rows = []
-    for name in BACKENDS:
-        module, hint = _REQUIREMENTS.get(name, (None, ""))
-        if module is None or importlib.util.find_spec(module) is not None:
-            rows.append((name, True, "ready" if name != "fake" else "harness tests only"))
-        else:
-            rows.append((name, False, f"{module} is not installed: {hint}"))
-    return rows
+    """(name, usable here, why not / what to install) for `bench ls backends`. Nothing is loaded."""
+    from bench.backends.availability import check
+
+    return [(name, *check(name)) for name in BACKENDS]

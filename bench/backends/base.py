@@ -106,3 +106,9 @@ class Backend(Protocol):
     def loglikelihood_rolling(self, reqs: Sequence[RollingRequest]) -> list[RollingResponse]: ...
 
     def close(self) -> None: ...
+
+
+def first_stop(text: str, stops: Sequence[str]) -> int | None:
+    """Where the earliest stop sequence starts in `text`, or None."""
+    hits = [i for s in stops if s and (i := text.find(s)) >= 0]
+    return min(hits) if hits else None

@@ -29,6 +29,7 @@ from bench.backends.base import (
     ModelInfo,
     RollingRequest,
     RollingResponse,
+    first_stop,
 )
 from bench.errors import BackendError, BackendUnavailable
 
@@ -310,7 +311,7 @@ class LlamaCppBackend:
                     break
                 out.append(tok)
                 text = self.llm.detokenize(out, prev_tokens=prompt).decode("utf-8", errors="ignore")
-                cut = _first_stop(text, req.stop)
+                cut = first_stop(text, req.stop)
                 if cut is not None:
                     text = text[:cut]
                     finish = "stop"
@@ -365,11 +366,6 @@ class LlamaCppBackend:
                 self._kv = []
                 out.append(RollingResponse(0.0, 0, 0, time.perf_counter() - t0, error=_err(e)))
         return out
-
-
-def _first_stop(text: str, stops: Sequence[str]) -> int | None:
-    hits = [i for s in stops if s and (i := text.find(s)) >= 0]
-    return min(hits) if hits else None
 
 
 def _err(e: Exception) -> str:
