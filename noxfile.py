@@ -16,15 +16,19 @@ nox.options.default_venv_backend = "venv"
 PORTABLE_LLAMA = "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
 
 
-def _install(session: nox.Session, extras: str) -> None:
+def _install(session: nox.Session, extras: str, *more: str) -> None:
     env = {"CMAKE_ARGS": os.environ.get("CMAKE_ARGS", PORTABLE_LLAMA)}
-    session.install("-e", f".[{extras}]", env=env)
+    session.install("-e", f".[{extras}]", *more, env=env)
+
+
+# torch==2.13.0 is a CPU build on these machines' disk; a bare `torch` would fetch a multi-GB CUDA one.
+ALL_CPU = ("cpu,server,dev,lmeval,transformers,onnx", "torch==2.13.0")
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Every test that runs on a CPU machine, real models included (slow ones too)."""
-    _install(session, "cpu,dev,lmeval")
+    """Every test that runs on a CPU machine, real models and servers included (slow ones too)."""
+    _install(session, *ALL_CPU)
     args = session.posargs or ["-m", "not gpu and not network", "-q"]
     session.run("python", "-m", "pytest", *args)
 

@@ -69,7 +69,7 @@ class RollingResponse:
 @dataclass
 class GenerateResponse:
     text: str
-    input_tokens: int
+    input_tokens: int | None  # None when the server does not report usage
     output_tokens: int
     ttft_s: float | None
     latency_s: float

@@ -47,13 +47,20 @@ class Preset:
     api_key_env: str | None
     endpoint: str  # auto | completions | chat
     base_url_env: str | None = None
+    extra_body: tuple[tuple[str, Any], ...] = ()  # server-specific defaults bench needs
+
+
+# llama.cpp's servers default to a repeat penalty of 1.1, which makes "temperature 0" non-greedy.
+GREEDY_LLAMACPP = (("repeat_penalty", 1.0),)
 
 
 # The servers teams run; every one speaks the OpenAI protocol.
 PRESETS: dict[str, Preset] = {
     "openai": Preset("https://api.openai.com/v1", "OPENAI_API_KEY", "chat"),
     "vllm": Preset("http://127.0.0.1:8000/v1", "VLLM_API_KEY", "auto"),
-    "llamacpp-server": Preset("http://127.0.0.1:8080/v1", "LLAMA_API_KEY", "auto"),
+    "llamacpp-server": Preset(
+        "http://127.0.0.1:8080/v1", "LLAMA_API_KEY", "auto", extra_body=GREEDY_LLAMACPP
+    ),
     "ollama": Preset("http://127.0.0.1:11434/v1", None, "chat"),
     "tgi": Preset("http://127.0.0.1:8080/v1", "HF_TOKEN", "chat"),
     "nim": Preset("https://integrate.api.nvidia.com/v1", "NVIDIA_API_KEY", "chat"),
@@ -166,7 +173,7 @@ class OpenAIBackend:
             timeout_s=spec.timeout_s,
             max_retries=spec.max_retries,
             params=spec.params,
-            extra_body=spec.extra_body,
+            extra_body={**dict(preset.extra_body if preset else ()), **spec.extra_body},
         )
 
     # ------------------------------------------------------------------ plumbing
@@ -412,12 +419,16 @@ class OpenAIBackend:
             raise _Retryable(
                 self._scrub(f"connection to {self.base_url} failed: {type(e).__name__}: {e}")
             ) from None
+        if finish is None:
+            # Every OpenAI-style stream ends with a finish reason; without one the server cut the
+            # stream short (llama-cpp-python's server interrupts a stream when another request arrives).
+            raise _Retryable("the stream ended without a finish reason (interrupted by the server)")
         cut = first_stop(text, req.stop)
         if cut is not None:
             text, finish = text[:cut], "stop"
         return GenerateResponse(
             text=text,
-            input_tokens=int(usage["prompt_tokens"]) if usage else 0,
+            input_tokens=int(usage["prompt_tokens"]) if usage else None,  # unknown: not invented
             output_tokens=int(usage["completion_tokens"]) if usage else chunks,
             ttft_s=ttft,
             latency_s=time.perf_counter() - start,

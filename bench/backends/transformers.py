@@ -14,10 +14,13 @@ token and every stop are exact, and decoding ends the moment a stop sequence app
 from __future__ import annotations
 
 import gc
+import inspect
+import os
 import re
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +33,14 @@ from bench.backends.base import (
     RollingRequest,
     RollingResponse,
 )
+from bench.backends.llamacpp import default_threads
 from bench.errors import BackendError, BackendUnavailable
 
 INSTALL_HINT = "pip install 'bench[transformers]'"
 DEFAULT_MAX_LENGTH = 2048  # lm-eval's fallback when neither config nor tokenizer gives one
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 _HUB_ID = re.compile(r"[\w.-]+(/[\w.-]+)?")
+Pair = tuple[list[int], list[int]]  # (context tokens, continuation tokens)
 _QUANT_NAMES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
 
 
@@ -97,13 +102,14 @@ def _weights_size(model: str, gguf_file: str | None) -> int | None:
     if gguf_file:
         f = folder / gguf_file
         return f.stat().st_size if f.is_file() else None
-    total = sum(p.stat().st_size for p in folder.iterdir() if p.is_file() and p.suffix in _WEIGHT_SUFFIXES)
-    return total or None
+    for suffix in _WEIGHT_SUFFIXES:  # a repo may ship the same weights twice (.safetensors and .bin)
+        total = sum(p.stat().st_size for p in folder.glob(f"*{suffix}") if p.is_file())
+        if total:
+            return total
+    return None
 
 
-def rolling_windows(
-    tokens: Sequence[int], prefix_token: int, max_len: int
-) -> Iterator[tuple[list[int], list[int]]]:
+def rolling_windows(tokens: Sequence[int], prefix_token: int, max_len: int) -> Iterator[Pair]:
     """lm-eval's `get_rolling_token_windows(context_len=1)` + `make_disjoint_window`: every token is
     predicted once, each window with as much preceding text as fits in max_len inputs."""
     toks = list(tokens)
@@ -131,6 +137,16 @@ class _Scored:
     error: str | None = None
 
 
+@dataclass
+class _Answer:
+    """What one request got: its pairs, their results, its latency, or its first error."""
+
+    pairs: list[Pair] = field(default_factory=list)
+    scored: list[_Scored] = field(default_factory=list)
+    latency: float = 0.0
+    error: str | None = None
+
+
 class TransformersBackend:
     name = "transformers"
 
@@ -154,6 +170,10 @@ class TransformersBackend:
         self.gguf_file = gguf_file
         self.batch_size = batch_size
         self.device = _resolve_device(torch, device)
+        if self.device.type == "cpu" and not os.environ.get("OMP_NUM_THREADS"):
+            # Measured on 2-core machines: torch with 2 threads ran 10-25x slower than with 1, as
+            # llama.cpp did. Each model has its own worker process, so this is the model's alone.
+            torch.set_num_threads(default_threads())
         torch.manual_seed(seed)
         self._generator = torch.Generator(device=self.device).manual_seed(seed)
         if _looks_local(model) and not Path(model).expanduser().is_dir():
@@ -180,8 +200,11 @@ class TransformersBackend:
         self.prefix_token_id = int(tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id)
         self._prefix_text = tok.decode([self.prefix_token_id], skip_special_tokens=False)
         self._bos_text: str | None = tok.bos_token
-        eos = getattr(self.model.generation_config, "eos_token_id", None)
+        eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
         eos_ids = eos if isinstance(eos, list) else [eos]
+        # transformers 5.x renames forward's `past_key_values` to `cache` and warns on the old name.
+        params = inspect.signature(self.model.forward).parameters
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self.eos_ids = {int(x) for x in [*eos_ids, tok.eos_token_id] if x is not None}
 
     @classmethod
@@ -214,7 +237,11 @@ class TransformersBackend:
             loglikelihood=True,
             device=str(self.device),
             family=getattr(config, "model_type", None),
-            extra={"batch_size": str(self.batch_size), "torch": str(self._torch.__version__)},
+            extra={
+                "batch_size": str(self.batch_size),
+                "n_threads": str(self._torch.get_num_threads()),
+                "torch": str(self._torch.__version__),
+            },
         )
 
     def close(self) -> None:
@@ -236,7 +263,7 @@ class TransformersBackend:
             kwargs["add_special_tokens"] = False
         return list(self.tokenizer.encode(text, **kwargs))
 
-    def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    def encode_pair(self, context: str, continuation: str) -> Pair:
         """HFLM's `loglikelihood` + `_encode_pair`: trailing spaces move to the continuation, whose
         tokens are those of context+continuation after the context's own; an empty context is the
         prefix token (BOS, else EOS)."""
@@ -255,7 +282,7 @@ class TransformersBackend:
 
     # ------------------------------------------------------------------ scoring
 
-    def _score(self, pairs: Sequence[tuple[list[int], list[int]]]) -> list[_Scored]:
+    def _score(self, pairs: Sequence[Pair]) -> list[_Scored]:
         """Batched scoring of token pairs, as HFLM's `_loglikelihood_tokens`.
 
         A batch's wall time is split evenly over its sequences, and a sequence's over the pairs that
@@ -293,7 +320,7 @@ class TransformersBackend:
         self,
         batch: Sequence[tuple[int, ...]],
         rows: dict[tuple[int, ...], list[int]],
-        pairs: Sequence[tuple[list[int], list[int]]],
+        pairs: Sequence[Pair],
         results: list[_Scored],
     ) -> None:
         torch = self._torch
@@ -326,100 +353,84 @@ class TransformersBackend:
             for i in users:
                 results[i].seconds += per_row / len(users)
 
-    def loglikelihood(self, reqs: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResponse]:
-        """All pairs of all requests are scored together; each response's latency is its encoding
-        time plus its share of the batches' time."""
-        prep: list[float] = []
-        errors: dict[int, str] = {}
-        pairs: list[tuple[list[int], list[int]]] = []
+    def _answer(self, encoders: Sequence[Callable[[], list[Pair]]]) -> list[_Answer]:
+        """Encode every request (a failure is that request's error), score all pairs of all requests
+        together, and hand each request its own results. Its latency is its encoding time plus its
+        share of the batches' time (see `_score`), so latencies add up to the time spent."""
+        answers: list[_Answer] = []
+        pairs: list[Pair] = []
         owner: list[int] = []
-        for r, req in enumerate(reqs):
+        for r, encode in enumerate(encoders):
             t0 = time.perf_counter()
+            answer = _Answer()
             try:
-                encoded = [self.encode_pair(c, x) for c, x in req.pairs]
-                for (_, continuation), (_, cont) in zip(req.pairs, encoded, strict=True):
-                    if not cont:
-                        raise BackendError(f"continuation {continuation!r} encodes to no tokens")
-                    if len(cont) > self.max_length:
-                        raise BackendError(
-                            f"continuation of {len(cont)} tokens exceeds max_length={self.max_length}"
-                        )
+                encoded = encode()
                 pairs.extend(encoded)
                 owner.extend([r] * len(encoded))
             except Exception as e:
-                errors[r] = _err(e)
-            prep.append(time.perf_counter() - t0)
+                answer.error = _err(e)
+            answer.latency = time.perf_counter() - t0
+            answers.append(answer)
         try:
             scored = self._score(pairs)
         except Exception as e:  # a failure not tied to one sequence: every request shares it
             scored = [_Scored(error=_err(e)) for _ in pairs]
-        by_req: dict[int, list[tuple[tuple[list[int], list[int]], _Scored]]] = {}
         for r, pair, s in zip(owner, pairs, scored, strict=True):
-            by_req.setdefault(r, []).append((pair, s))
+            a = answers[r]
+            a.pairs.append(pair)
+            a.scored.append(s)
+            a.latency += s.seconds
+            a.error = a.error or s.error
+        return answers
+
+    def _encode_request(self, req: LoglikelihoodRequest) -> list[Pair]:
+        encoded = [self.encode_pair(c, x) for c, x in req.pairs]
+        for (_, continuation), (_, cont) in zip(req.pairs, encoded, strict=True):
+            if not cont:
+                raise BackendError(f"continuation {continuation!r} encodes to no tokens")
+            if len(cont) > self.max_length:
+                raise BackendError(f"continuation of {len(cont)} tokens exceeds max_length={self.max_length}")
+        return encoded
+
+    def loglikelihood(self, reqs: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResponse]:
         out = []
-        for r in range(len(reqs)):
-            got = by_req.get(r, [])
-            latency = prep[r] + sum(s.seconds for _, s in got)
-            failed = errors.get(r) or next((s.error for _, s in got if s.error), None)
-            if failed:
-                out.append(_failed_ll(failed, latency))
+        for a in self._answer([partial(self._encode_request, r) for r in reqs]):
+            if a.error:
+                out.append(_failed_ll(a.error, a.latency))
                 continue
-            distinct = {tuple(ctx) for (ctx, _), _ in got}
-            n_cont = [len(cont) for (_, cont), _ in got]
+            distinct = {tuple(ctx) for ctx, _ in a.pairs}
+            n_cont = [len(cont) for _, cont in a.pairs]
             out.append(
                 LoglikelihoodResponse(
-                    logliks=[s.loglik for _, s in got],
-                    is_greedy=[s.greedy for _, s in got],
+                    logliks=[s.loglik for s in a.scored],
+                    is_greedy=[s.greedy for s in a.scored],
                     continuation_tokens=n_cont,
                     input_tokens=sum(len(c) for c in distinct) + sum(n_cont),
-                    tokens_evaluated=sum(s.evaluated for _, s in got),
-                    latency_s=latency,
+                    tokens_evaluated=sum(s.evaluated for s in a.scored),
+                    latency_s=a.latency,
                 )
             )
         return out
 
-    def loglikelihood_rolling(self, reqs: Sequence[RollingRequest]) -> list[RollingResponse]:
-        """lm-eval's rolling windows (context_len=1), batched across all texts like HFLM.
+    def _windows(self, text: str) -> list[Pair]:
+        """The text is tokenized without special tokens: the prefix token already conditions the
+        first window. (lm-eval 0.4.13 uses the tokenizer's defaults, which for a BOS-adding tokenizer
+        also scores a BOS after the prefix BOS; the llamacpp backend does not do that either.)"""
+        tokens = self.tok_encode(text, add_special_tokens=False)
+        if not tokens:
+            raise BackendError("text encodes to no tokens")
+        return list(rolling_windows(tokens, self.prefix_token_id, self.max_length))
 
-        The text is tokenized without special tokens: the prefix token already conditions the first
-        window. (lm-eval 0.4.13 tokenizes with the tokenizer's defaults, which for a BOS-adding
-        tokenizer also scores a BOS after the prefix BOS; the llamacpp backend does not either.)"""
-        prep: list[float] = []
-        errors: dict[int, str] = {}
-        windows: list[tuple[list[int], list[int]]] = []
-        owner: list[int] = []
-        n_tokens: list[int] = []
-        for r, req in enumerate(reqs):
-            t0 = time.perf_counter()
-            tokens: list[int] = []
-            try:
-                tokens = self.tok_encode(req.text, add_special_tokens=False)
-                if not tokens:
-                    raise BackendError("text encodes to no tokens")
-                w = list(rolling_windows(tokens, self.prefix_token_id, self.max_length))
-                windows.extend(w)
-                owner.extend([r] * len(w))
-            except Exception as e:
-                errors[r] = _err(e)
-            n_tokens.append(len(tokens))
-            prep.append(time.perf_counter() - t0)
-        try:
-            scored = self._score(windows)
-        except Exception as e:
-            scored = [_Scored(error=_err(e)) for _ in windows]
-        by_req: dict[int, list[_Scored]] = {}
-        for r, s in zip(owner, scored, strict=True):
-            by_req.setdefault(r, []).append(s)
+    def loglikelihood_rolling(self, reqs: Sequence[RollingRequest]) -> list[RollingResponse]:
+        """lm-eval's rolling windows (context_len=1), batched across all texts like HFLM."""
         out = []
-        for r in range(len(reqs)):
-            got = by_req.get(r, [])
-            latency = prep[r] + sum(s.seconds for s in got)
-            failed = errors.get(r) or next((s.error for s in got if s.error), None)
-            if failed:
-                out.append(RollingResponse(0.0, 0, 0, latency, error=failed))
+        for a in self._answer([partial(self._windows, r.text) for r in reqs]):
+            if a.error:
+                out.append(RollingResponse(0.0, 0, 0, a.latency, error=a.error))
                 continue
-            loglik = sum(s.loglik for s in got)
-            out.append(RollingResponse(loglik, n_tokens[r], sum(s.evaluated for s in got), latency))
+            n_tokens = sum(len(cont) for _, cont in a.pairs)  # the windows predict each token once
+            loglik = sum(s.loglik for s in a.scored)
+            out.append(RollingResponse(loglik, n_tokens, sum(s.evaluated for s in a.scored), a.latency))
         return out
 
     # ------------------------------------------------------------------ generation
@@ -460,18 +471,19 @@ class TransformersBackend:
                 raise BackendError(
                     f"max_tokens {req.max_tokens} leaves no room in max_length={self.max_length}"
                 )
-            prompt = prompt[-room:]  # HFLM truncates the prompt from the left to fit the generation
+            # HFLM truncates the prompt from the left to fit the generation; an empty one is the prefix token.
+            prompt = prompt[-room:] or [self.prefix_token_id]
             out: list[int] = []
             ttft: float | None = None
             finish = "length"
-            text: str | None = None
-            past = None
+            cut_text: str | None = None  # the output up to a stop sequence, once one appears
+            cache: Any = None
             ids = torch.tensor([prompt], dtype=torch.long, device=self.device)
             with torch.inference_mode():
                 while len(out) < req.max_tokens:
-                    res = self.model(input_ids=ids, past_key_values=past, use_cache=True)
-                    past = res.past_key_values
-                    tok = self._next_token(res.logits[0, -1], req.temperature)  # .item() waits for the GPU
+                    res = self.model(input_ids=ids, use_cache=True, **{self._cache_kw: cache})
+                    cache = res[self._cache_kw]
+                    tok = self._next_token(res.logits[0, -1], req.temperature)  # int() waits for the GPU
                     if ttft is None:
                         ttft = time.perf_counter() - t0
                     if tok in self.eos_ids:
@@ -479,17 +491,17 @@ class TransformersBackend:
                         break
                     out.append(tok)
                     if req.stop:
-                        text = self.tokenizer.decode(out, skip_special_tokens=True)
-                        cut = _first_stop(text, req.stop)
+                        so_far = self.tokenizer.decode(out, skip_special_tokens=True)
+                        cut = _first_stop(so_far, req.stop)
                         if cut is not None:
-                            text = text[:cut]
+                            cut_text = so_far[:cut]
                             finish = "stop"
                             break
                     ids = torch.tensor([[tok]], dtype=torch.long, device=self.device)
-            if text is None or finish == "length":
-                text = self.tokenizer.decode(out, skip_special_tokens=True)
             return GenerateResponse(
-                text=text,
+                text=cut_text
+                if cut_text is not None
+                else self.tokenizer.decode(out, skip_special_tokens=True),
                 input_tokens=len(prompt),
                 output_tokens=len(out),
                 ttft_s=ttft,
