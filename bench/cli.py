@@ -166,7 +166,7 @@ def ls_backends() -> None:
     from bench.backends import backend_status
 
     for name, ok, why in backend_status():
-        click.echo(f"{name:<12} {'usable' if ok else 'unavailable':<12} {why}")
+        click.echo(f"{name:<18} {'usable' if ok else 'unavailable':<12} {why}")
 
 
 @ls.command("runs")
