@@ -51,10 +51,18 @@ def app() -> None:
 @click.option("--max-memory-mb", type=click.FloatRange(min=1), help="kill a model's worker above this RSS")
 @click.option(
     "--executor",
-    type=click.Choice(["process", "inline"]),
+    type=click.Choice(["process", "inline", "ray"]),
     default="process",
     show_default=True,
-    help="one worker process per model, or everything in this process (debugging)",
+    help="one worker process per model; everything in this process (debugging); or Ray tasks",
+)
+@click.option("--ray-address", help="a Ray cluster (default: start a local one)")
+@click.option(
+    "--shards",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Ray: split each (model, task) into this many tasks",
 )
 def run(
     suite: str,
@@ -69,6 +77,8 @@ def run(
     mode: str | None,
     max_memory_mb: float | None,
     executor: str,
+    ray_address: str | None,
+    shards: int,
 ) -> None:
     """Run every model of SUITE on every task and print the leaderboard.
 
@@ -91,7 +101,12 @@ def run(
     root = _root(output)
     plan = plan_run(s, root, resume=resume, run_id=run_id)
     with RichDisplay() as display:
-        result = execute(plan, display, executor=executor)  # type: ignore[arg-type]
+        if executor == "ray":
+            from bench.executors.ray import execute_ray
+
+            result = execute_ray(plan, display, address=ray_address, shards=shards)
+        else:
+            result = execute(plan, display, executor=executor)  # type: ignore[arg-type]
     print_leaderboard(report_console(), root, plan.run_id, str(plan.dir), result.wall_s)
     if result.model_errors:
         sys.exit(1)
@@ -196,6 +211,84 @@ def report(run_ref: str | None, output: str | None) -> None:
     else:
         r = store.find_run(root, run_ref)
     print_leaderboard(report_console(), root, r["run_id"], r["path"], None)
+
+
+@app.command()
+@click.argument("suite", type=click.Path(dir_okay=False))
+@click.option("--output", "-o", type=click.Path(file_okay=False), help=RESULTS_HELP)
+@click.option("--limit", type=click.IntRange(min=1), help="items per task (overrides the suite)")
+@click.option("--baseline", help="compare with this run instead of the previous comparable one")
+@click.option("--no-run", is_flag=True, help="judge the newest stored run of the suite instead of running it")
+@click.option("--latency-tolerance", type=click.FloatRange(min=0), default=0.10, show_default=True)
+@click.option("--memory-tolerance", type=click.FloatRange(min=0), default=0.10, show_default=True)
+@click.option("--cost-tolerance", type=click.FloatRange(min=0), default=0.10, show_default=True)
+@click.option("--alpha", type=click.FloatRange(0, 1), default=0.05, show_default=True)
+@click.option(
+    "--reports",
+    type=click.Path(file_okay=False),
+    help="report folder (default: RESULTS/reports/<suite>/<date>)",
+)
+def nightly(
+    suite: str,
+    output: str | None,
+    limit: int | None,
+    baseline: str | None,
+    no_run: bool,
+    latency_tolerance: float,
+    memory_tolerance: float,
+    cost_tolerance: float,
+    alpha: float,
+    reports: str | None,
+) -> None:
+    """Run SUITE, compare with the previous comparable run and write verdict.json, report.md and
+    report.html. Exit 1 when anything regressed, 0 otherwise, 2 on a usage error."""
+    from bench import store
+    from bench.config import load_suite
+    from bench.display import RichDisplay, report_console
+    from bench.nightly import Tolerances, judge, write_reports
+    from bench.runner import apply_overrides, execute, plan_run
+
+    root = _root(output)
+    s = apply_overrides(load_suite(suite), limit=limit)
+    if no_run:
+        runs = [r for r in store.list_runs(root) if r.get("suite") == s.name]
+        if not runs:
+            raise BenchError(f"--no-run: no stored run of suite {s.name!r} under {root}")
+        run_id = runs[0]["run_id"]
+    else:
+        plan = plan_run(s, root)
+        with RichDisplay() as display:
+            execute(plan, display)
+        run_id = plan.run_id
+    tol = Tolerances(latency=latency_tolerance, memory=memory_tolerance, cost=cost_tolerance, alpha=alpha)
+    v = judge(root, run_id, tol, baseline=baseline)
+    out = write_reports(root, v, Path(reports) if reports else None)
+    console = report_console()
+    console.print(f"baseline: {v.baseline_run_id or '-'} ({v.baseline_reason})")
+    for f in v.regressed + v.improved:
+        style = "red" if f.verdict == "regressed" else "green"
+        extra = f", p={f.p_value:.3g}" if f.p_value is not None else ""
+        console.print(
+            f"[{style}]{f.verdict}[/] {f.model} · {f.task} · {f.aspect}: {f.before} -> {f.after}{extra} {f.detail}"
+        )
+    console.print(f"{'REGRESSED' if v.regressed else 'ok'}: reports in {out}")
+    sys.exit(1 if v.regressed else 0)
+
+
+@app.command()
+@click.option("--keep-last", type=click.IntRange(min=1), required=True, help="runs to keep per suite")
+@click.option("--suite", "suite_name", help="only this suite")
+@click.option("--dry-run", is_flag=True, help="list what would go")
+@click.option("--output", "-o", type=click.Path(file_okay=False), help=RESULTS_HELP)
+def gc(keep_last: int, suite_name: str | None, dry_run: bool, output: str | None) -> None:
+    """Delete all but the newest N runs of each suite. Safe while the dashboard reads: a run leaves
+    the store in one atomic rename before its files are removed."""
+    from bench import store
+
+    removed = store.prune(_root(output), keep_last=keep_last, suite=suite_name, dry_run=dry_run)
+    for path in removed:
+        click.echo(f"{'would remove' if dry_run else 'removed'} {path}")
+    click.echo(f"{len(removed)} run(s) {'to remove' if dry_run else 'removed'}")
 
 
 @app.command("compare")

@@ -147,6 +147,8 @@ class ModelJob:
     model: str
     run_dir: str
     manifest: dict[str, Any]
+    tasks: tuple[str, ...] | None = None  # a subset of the suite's tasks (distributed executors)
+    shard: tuple[int, int] | None = None  # (index, count): every count-th item from index; no summary
 
 
 def _base_columns(
@@ -173,7 +175,7 @@ def run_model(job: ModelJob, emit: Callable[[Event], None]) -> None:
     """Everything one model does in a run; runs inside its own worker process."""
     from bench.backends import create_backend
     from bench.measure import EnergyMeter, MemorySampler, gpu_peak_mb, os_peak_rss_mb, reset_gpu_peak
-    from bench.summary import error_summary, task_summary
+    from bench.summary import error_summary
     from bench.tasks import create_task, task_dataset, task_primary_metric
 
     suite = Suite.model_validate(job.suite_json)
@@ -185,7 +187,6 @@ def run_model(job: ModelJob, emit: Callable[[Event], None]) -> None:
         "packages": _json(m["packages"]),
         "hardware_info": _json(m["hardware_info"]),
     }
-    price = (spec.price.input_per_mtok, spec.price.output_per_mtok) if spec.price else None
     sampler = MemorySampler().start()
     energy = EnergyMeter()
 
@@ -220,6 +221,8 @@ def run_model(job: ModelJob, emit: Callable[[Event], None]) -> None:
     }
 
     for tspec in suite.tasks:
+        if job.tasks is not None and tspec.name not in job.tasks:
+            continue
         eff = suite.effective_task(tspec)
         concurrency = 1 if eff["mode"] == "latency" else int(getattr(backend, "concurrency", 1))
         base = {
@@ -240,6 +243,10 @@ def run_model(job: ModelJob, emit: Callable[[Event], None]) -> None:
             continue
         done = writer.done_items()
         todo = [it for it in items if it.id not in done]
+        if job.shard is not None:
+            index, count = job.shard
+            mine = {it.id for k, it in enumerate(items) if k % count == index}
+            todo = [it for it in todo if it.id in mine]
         emit(
             {
                 "type": "task_start",
@@ -271,31 +278,60 @@ def run_model(job: ModelJob, emit: Callable[[Event], None]) -> None:
                         "errors": sum(1 for r in rows if r.get("error")),
                     }
                 )
-        ids = {it.id for it in items}
-        samples = writer.read_samples()
-        samples = samples.take([i for i, x in enumerate(samples.column("item_id").to_pylist()) if x in ids])
-        summary = task_summary(
-            samples,
-            base={
-                **base,
-                **model_cols,
-                "num_fewshot": eff["num_fewshot"],
-                "item_limit": eff["limit"],
-                "peak_rss_mb": os_peak_rss_mb(),
-                "rss_sampled_peak_mb": sampler.peak_mb if todo else None,
-                "gpu_peak_mb": gpu_peak_mb(),
-                "started_at": started,
-                "finished_at": datetime.now(UTC),
-            },
-            task=task,
-            seed=eff["seed"],
-            usd_per_hour=suite.hardware.usd_per_hour,
-            price=price,
-        )
-        writer.write_summary(summary)
+        measures = {
+            "peak_rss_mb": os_peak_rss_mb(),
+            "rss_sampled_peak_mb": sampler.peak_mb if todo else None,
+            "gpu_peak_mb": gpu_peak_mb(),
+            "started_at": started.isoformat(),
+            "finished_at": datetime.now(UTC).isoformat(),
+        }
+        if job.shard is not None:  # the executor summarizes once every shard is in
+            store.write_json(
+                directory / f"shard-{writer.stem}-{job.shard[0]}.json", {**model_cols, **measures}
+            )
+            emit({"type": "task_done", "model": spec.name, "task": tspec.name, "summary": []})
+            continue
+        summary = summarize_task(job, suite, tspec, task, items, {**model_cols, **measures})
         emit({"type": "task_done", "model": spec.name, "task": tspec.name, "summary": summary})
     sampler.stop()
     backend.close()
+
+
+def summarize_task(
+    job: ModelJob, suite: Suite, tspec: Any, task: Any, items: Sequence[Any], facts: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Write the runs rows of one (model, task) from all its stored samples (every shard's)."""
+    from bench.summary import task_summary
+    from bench.tasks import task_dataset
+
+    spec = next(m for m in suite.models if m.name == job.model)
+    eff = suite.effective_task(tspec)
+    m = job.manifest
+    writer = store.RunWriter(Path(job.run_dir), spec.name, tspec.name)
+    ids = {it.id for it in items}
+    samples = writer.read_samples()
+    samples = samples.take([i for i, x in enumerate(samples.column("item_id").to_pylist()) if x in ids])
+    modes = samples.column("mode").to_pylist()
+    concs = samples.column("concurrency").to_pylist()
+    base = {
+        **_base_columns(job, suite, spec, tspec, tspec.kind, task_dataset(tspec)),
+        "python_version": m["python_version"],
+        "packages": _json(m["packages"]),
+        "hardware_info": _json(m["hardware_info"]),
+        "mode": modes[-1] if modes else eff["mode"],
+        "concurrency": concs[-1] if concs else None,
+        "num_fewshot": eff["num_fewshot"],
+        "item_limit": eff["limit"],
+        **facts,
+        "started_at": datetime.fromisoformat(facts["started_at"]),
+        "finished_at": datetime.fromisoformat(facts["finished_at"]),
+    }
+    price = (spec.price.input_per_mtok, spec.price.output_per_mtok) if spec.price else None
+    summary = task_summary(
+        samples, task=task, base=base, seed=eff["seed"], usd_per_hour=suite.hardware.usd_per_hour, price=price
+    )
+    writer.write_summary(summary)
+    return summary
 
 
 def _evaluate_batch(task: Any, backend: Any, batch: Sequence[Any], energy: Any) -> list[dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 Layout: <root>/<suite>/<YYYY-MM-DD>/<run_id>/
     run.json                              the run's manifest (suite, hash, provenance)
-    samples-<model>-<task>-<seq>.parquet  one row per item, written per batch
+    samples-<model>-<task>-<seq>-<writer>.parquet  one row per item, written per batch
     runs-<model>-<task>.parquet           one row per metric of (model, task), rewritten at task end
 Every file is written under a dot-prefixed temporary name and renamed into place, so a killed run
 never leaves a broken file; a resumed run skips the (model, task, item) rows already stored.
@@ -172,6 +172,10 @@ def write_table(path: Path, rows: Sequence[Mapping[str, Any]], schema: pa.Schema
         tmp.unlink(missing_ok=True)
 
 
+def write_json(path: Path, obj: Any) -> None:
+    _atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=True, default=str).encode())
+
+
 def write_manifest(path: Path, manifest: Mapping[str, Any]) -> None:
     path.mkdir(parents=True, exist_ok=True)
     _atomic_write_bytes(path / "run.json", json.dumps(manifest, indent=2, sort_keys=True).encode())
@@ -187,17 +191,21 @@ class RunWriter:
     def __init__(self, directory: Path, model: str, task: str) -> None:
         self.dir = directory
         self.stem = f"{safe_name(model)}-{safe_name(task)}"
-        existing = sorted(self.dir.glob(f"samples-{self.stem}-*.parquet"))
-        self.seq = max((int(p.stem.rsplit("-", 1)[1]) for p in existing), default=-1) + 1
+        # Parts are named <seq>-<writer>: writers of other shards (other processes, other nodes)
+        # append to the same (model, task) side by side without ever picking the same name.
+        self.tag = f"{os.getpid()}{uuid.uuid4().hex[:6]}"
+        prefix = f"samples-{self.stem}-"
+        seqs = [p.stem[len(prefix) :].split("-")[0] for p in self.dir.glob(f"{prefix}*.parquet")]
+        self.seq = max((int(x) for x in seqs if x.isdigit()), default=-1) + 1
 
     def append(self, rows: Sequence[Mapping[str, Any]]) -> Path:
-        path = self.dir / f"samples-{self.stem}-{self.seq:06d}.parquet"
+        path = self.dir / f"samples-{self.stem}-{self.seq:06d}-{self.tag}.parquet"
         write_table(path, rows, SAMPLES_SCHEMA)
         self.seq += 1
         return path
 
     def write_warmup(self, rows: Sequence[Mapping[str, Any]]) -> Path:
-        path = self.dir / f"warmup-{self.stem}-{self.seq:06d}.parquet"
+        path = self.dir / f"warmup-{self.stem}-{self.seq:06d}-{self.tag}.parquet"
         write_table(path, rows, SAMPLES_SCHEMA)
         return path
 
@@ -230,16 +238,44 @@ class RunWriter:
 # ---------------------------------------------------------------------- reading the store
 
 
+def _hidden(p: Path, root: Path) -> bool:
+    """Dot-named folders (a run being deleted, temporary files) are not part of the store."""
+    return any(part.startswith(".") for part in p.relative_to(root).parts)
+
+
 def _files(root: Path, prefix: str, run_ids: Iterable[str] | None = None) -> list[str]:
     if not root.exists():
         return []
     wanted = set(run_ids) if run_ids is not None else None
     out = []
     for p in root.rglob(f"{prefix}-*.parquet"):
-        if wanted is not None and p.parent.name not in wanted:
+        if _hidden(p, root) or (wanted is not None and p.parent.name not in wanted):
             continue
         out.append(str(p))
     return sorted(out)
+
+
+def prune(root: Path, *, keep_last: int, suite: str | None = None, dry_run: bool = False) -> list[str]:
+    """Remove all but the newest `keep_last` runs of each suite. Each run is first renamed to a
+    dot-name (atomic: readers see it whole or not at all), then deleted."""
+    import shutil
+    from collections import defaultdict
+
+    by_suite: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in list_runs(root):
+        if suite is None or r.get("suite") == suite:
+            by_suite[r.get("suite", "?")].append(r)
+    removed = []
+    for runs in by_suite.values():
+        for r in runs[keep_last:]:  # list_runs is newest first
+            path = Path(r["path"])
+            removed.append(str(path))
+            if dry_run:
+                continue
+            trash = path.with_name(f".deleting-{path.name}")
+            os.replace(path, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+    return removed
 
 
 def samples_dataset(root: Path, run_ids: Iterable[str] | None = None) -> ds.Dataset:
@@ -254,13 +290,15 @@ def list_runs(root: Path) -> list[dict[str, Any]]:
     """Every run's manifest, newest first."""
     out = []
     for m in Path(root).rglob("run.json"):
+        if _hidden(m, Path(root)):
+            continue
         try:
             d = json.loads(m.read_text())
         except (OSError, ValueError):
             continue
         d["path"] = str(m.parent)
         out.append(d)
-    return sorted(out, key=lambda d: d.get("run_id", ""), reverse=True)
+    return sorted(out, key=lambda d: (d.get("created_at", ""), d.get("run_id", "")), reverse=True)
 
 
 def find_run(root: Path, ref: str) -> dict[str, Any]:
