@@ -68,7 +68,7 @@ def test_same_configuration_twice_is_unchanged_and_a_worse_model_regresses(tmp_p
     worse = _nightly(_suite(tmp_path, data, 0.1), root)
     assert worse.returncode == 1, worse.stdout + worse.stderr[-2000:]
     v = json.loads((reports[-1] / "verdict.json").read_text())
-    reg = [f for f in v["findings"] if f["aspect"] == "accuracy"][0]
+    reg = next(f for f in v["findings"] if f["aspect"] == "accuracy")
     assert reg["verdict"] == "regressed" and reg["p_value"] < 0.05 and reg["change"] < 0
     assert reg["ci"][1] < 0 and reg["n"] == 120
     md = (reports[-1] / "report.md").read_text()
