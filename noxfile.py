@@ -1,4 +1,4 @@
-"""Developer sessions: `nox -s tests` (what CI runs), `nox -s lint`, `nox -s unit`."""
+"""Developer sessions: `nox -s tests` (what CI runs), `nox -s lint`, `nox -s unit`, `nox -s perf`."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def _install(session: nox.Session, extras: str, *more: str) -> None:
 
 
 # torch==2.13.0 is a CPU build on these machines' disk; a bare `torch` would fetch a multi-GB CUDA one.
-ALL_CPU = ("cpu,server,dev,lmeval,transformers,onnx", "torch==2.13.0")
+ALL_CPU = ("cpu,server,dev,lmeval,transformers,onnx,ray,dashboard", "torch==2.13.0")
 
 
 @nox.session
@@ -48,3 +48,10 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", "bench", "tests", "noxfile.py")
     session.run("ruff", "format", "--check", "bench", "tests", "noxfile.py")
     session.run("mypy")
+
+
+@nox.session
+def perf(session: nox.Session) -> None:
+    """Ratios of bench against its engine and against lm-eval, measured side by side; writes perf.json."""
+    _install(session, *ALL_CPU, "accelerate", "gguf")
+    session.run("python", "-m", "tests.perf.run_perf", *(session.posargs or ["--out", "perf.json"]))
