@@ -165,33 +165,42 @@ class LlamaCppBackend:
 
     # ------------------------------------------------------------------ scoring
 
-    def _decode(self, tokens: Sequence[int], start: int, want_from: int) -> np.ndarray:
-        """Run tokens[start:] after the cached prefix; return logits for positions >= want_from."""
+    def _decode(self, tokens: Sequence[int], start: int, want_from: int) -> tuple[float, bool]:
+        """Run tokens[start:] after the cached prefix. Positions >= want_from (but the last) predict
+        the token after them: returns the sum of those tokens' log-probabilities and whether each
+        was the argmax. Logits are read in place, a few rows at a time, never all at once (a 2k-token
+        window of a 262k-vocabulary model would otherwise take gigabytes)."""
         ctx = self.llm._ctx
         batch = self.llm._batch
         ctx.kv_cache_seq_rm(-1, start, -1)
         self._kv = list(tokens[:start])
-        out: list[np.ndarray] = []
+        last = len(tokens) - 1  # its logits would predict past the end
+        total, greedy = 0.0, True
         for i in range(start, len(tokens), self.n_batch):
             chunk = tokens[i : i + self.n_batch]
             b = batch.batch
             b.n_tokens = len(chunk)
-            n_out = 0
+            wanted = []
             for j, tok in enumerate(chunk):
                 pos = i + j
                 b.token[j] = tok
                 b.pos[j] = pos
                 b.seq_id[j][0] = 0
                 b.n_seq_id[j] = 1
-                flag = pos >= want_from
+                flag = want_from <= pos < last
                 b.logits[j] = flag
-                n_out += flag
+                if flag:
+                    wanted.append(pos)
             ctx.decode(batch)
             self._kv.extend(chunk)
-            if n_out:
-                ptr = ctx.get_logits()
-                out.append(np.ctypeslib.as_array(ptr, shape=(n_out, self.n_vocab)).copy())
-        return np.concatenate(out) if out else np.empty((0, self.n_vocab), dtype=np.float32)
+            if wanted:
+                view = np.ctypeslib.as_array(ctx.get_logits(), shape=(len(wanted), self.n_vocab))
+                targets = np.asarray([tokens[p + 1] for p in wanted])
+                for k in range(0, len(wanted), 32):
+                    ll, g = _log_softmax_pick(view[k : k + 32], targets[k : k + 32])
+                    total += ll
+                    greedy = greedy and g
+        return total, greedy
 
     def _start_item(self, prefix: str, first_tokens: list[int]) -> int:
         """Put the cache in its canonical state for a new item: exactly the item-independent prefix,
@@ -228,9 +237,7 @@ class LlamaCppBackend:
                 break
             common += 1
         start = min(common, first)
-        logits = self._decode(tokens, start, first)
-        rows = logits[: len(cont_tokens)]
-        ll, greedy = _log_softmax_pick(rows, np.asarray(cont_tokens))
+        ll, greedy = self._decode(tokens, start, first)
         return ll, greedy, len(tokens) - start
 
     def loglikelihood(self, reqs: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResponse]:
