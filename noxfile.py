@@ -1,4 +1,5 @@
-"""Developer sessions: `nox -s tests` (what CI runs), `nox -s lint`, `nox -s unit`, `nox -s perf`."""
+"""Developer sessions: `nox -s tests` (what CI runs), `nox -s lint`, `nox -s unit`, `nox -s perf`,
+`nox -s browser`."""
 
 from __future__ import annotations
 
@@ -55,3 +56,10 @@ def perf(session: nox.Session) -> None:
     """Ratios of bench against its engine and against lm-eval, measured side by side; writes perf.json."""
     _install(session, *ALL_CPU, "accelerate", "gguf")
     session.run("python", "-m", "tests.perf.run_perf", *(session.posargs or ["--out", "perf.json"]))
+
+
+@nox.session
+def browser(session: nox.Session) -> None:
+    """The dashboard in headless Chromium: screenshot + checks (needs `apt-get install -y chromium`)."""
+    _install(session, *ALL_CPU)
+    session.run("python", "-m", "pytest", "tests/browser", "-m", "slow", "-s", "-q", *session.posargs)

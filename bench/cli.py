@@ -291,6 +291,17 @@ def gc(keep_last: int, suite_name: str | None, dry_run: bool, output: str | None
     click.echo(f"{len(removed)} run(s) {'to remove' if dry_run else 'removed'}")
 
 
+@app.command()
+@click.argument("results_dir", required=False, type=click.Path(file_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to bind (0.0.0.0 to share)")
+@click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True)
+def dashboard(results_dir: str | None, host: str, port: int) -> None:
+    """Open the Streamlit leaderboard on RESULTS_DIR (read only: it never writes or runs models)."""
+    from bench.dashboard_data import launch
+
+    sys.exit(launch(str(_root(results_dir)), host=host, port=port, headless=True))
+
+
 @app.command("compare")
 @click.argument("run_a")
 @click.argument("run_b", required=False)
