@@ -7,7 +7,7 @@ shared context once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -112,3 +112,32 @@ def first_stop(text: str, stops: Sequence[str]) -> int | None:
     """Where the earliest stop sequence starts in `text`, or None."""
     hits = [i for s in stops if s and (i := text.find(s)) >= 0]
     return min(hits) if hits else None
+
+
+def error_text(e: BaseException) -> str:
+    """How a failed request is recorded: the exception's type and message, one line."""
+    return f"{type(e).__name__}: {e}"
+
+
+def failed_loglikelihood(error: str, latency_s: float = 0.0) -> LoglikelihoodResponse:
+    return LoglikelihoodResponse([], [], [], 0, 0, latency_s, error=error)
+
+
+def encode_pair(
+    tokenize: Callable[[str], list[int]], context: str, continuation: str, start_token: int
+) -> tuple[list[int], list[int]]:
+    """lm-eval's `_encode_pair`: trailing spaces of the context move to the continuation, and the
+    continuation's tokens are those of context+continuation after the context's own tokens, so a
+    token spanning the boundary is scored as the model would see it. A context that encodes to
+    nothing becomes `start_token` (BOS, else EOS), as lm-eval's prefix token: the first
+    continuation token needs something to be conditioned on."""
+    n_spaces = len(context) - len(context.rstrip())
+    if n_spaces:
+        continuation = context[-n_spaces:] + continuation
+        context = context[:-n_spaces]
+    whole = tokenize(context + continuation)
+    ctx = tokenize(context)
+    cont = whole[len(ctx) :]
+    if not ctx:
+        ctx = [start_token]
+    return ctx, cont

@@ -29,6 +29,9 @@ from bench.backends.base import (
     ModelInfo,
     RollingRequest,
     RollingResponse,
+    encode_pair,
+    error_text,
+    failed_loglikelihood,
     first_stop,
 )
 from bench.errors import BackendError, BackendUnavailable
@@ -149,19 +152,9 @@ class LlamaCppBackend:
         return list(self.llm.tokenize(text.encode("utf-8"), add_bos=bos and self.add_bos, special=False))
 
     def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
-        """lm-eval's `_encode_pair`: trailing spaces move to the continuation; the continuation's tokens
-        are those of context+continuation after the context's own token count."""
-        n_spaces = len(context) - len(context.rstrip())
-        if n_spaces:
-            continuation = context[-n_spaces:] + continuation
-            context = context[:-n_spaces]
-        whole = self.tokenize(context + continuation, bos=True)
-        ctx = self.tokenize(context, bos=True)
-        cont = whole[len(ctx) :]
-        if not ctx:  # empty context: condition on a start token, like lm-eval's prefix token
-            bos = self.llm.token_bos()
-            ctx = [bos if bos >= 0 else self.llm.token_eos()]
-        return ctx, cont
+        bos = self.llm.token_bos()
+        start = bos if bos >= 0 else self.llm.token_eos()
+        return encode_pair(lambda t: self.tokenize(t, bos=True), context, continuation, start)
 
     # ------------------------------------------------------------------ scoring
 
@@ -271,7 +264,7 @@ class LlamaCppBackend:
                 )
             except Exception as e:
                 self._kv = []
-                out.append(_failed_ll(e, time.perf_counter() - t0))
+                out.append(failed_loglikelihood(error_text(e), time.perf_counter() - t0))
         return out
 
     # ------------------------------------------------------------------ generation
@@ -344,7 +337,7 @@ class LlamaCppBackend:
                 output_tokens=0,
                 ttft_s=None,
                 latency_s=time.perf_counter() - t0,
-                error=_err(e),
+                error=error_text(e),
             )
 
     # ------------------------------------------------------------------ whole texts
@@ -371,24 +364,8 @@ class LlamaCppBackend:
                 out.append(RollingResponse(total, len(tokens), evaluated, time.perf_counter() - t0))
             except Exception as e:
                 self._kv = []
-                out.append(RollingResponse(0.0, 0, 0, time.perf_counter() - t0, error=_err(e)))
+                out.append(RollingResponse(0.0, 0, 0, time.perf_counter() - t0, error=error_text(e)))
         return out
-
-
-def _err(e: Exception) -> str:
-    return f"{type(e).__name__}: {e}"
-
-
-def _failed_ll(e: Exception, latency: float) -> LoglikelihoodResponse:
-    return LoglikelihoodResponse(
-        logliks=[],
-        is_greedy=[],
-        continuation_tokens=[],
-        input_tokens=0,
-        tokens_evaluated=0,
-        latency_s=latency,
-        error=_err(e),
-    )
 
 
 _FTYPES = {

@@ -31,6 +31,10 @@ from bench.backends.base import (
     ModelInfo,
     RollingRequest,
     RollingResponse,
+    encode_pair,
+    error_text,
+    failed_loglikelihood,
+    first_stop,
 )
 from bench.errors import BackendError, BackendUnavailable
 
@@ -200,18 +204,7 @@ class OnnxGenAIBackend:
         return min(self._eos) if self._eos else 0
 
     def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
-        """lm-eval's `_encode_pair`: trailing spaces move to the continuation; the continuation's tokens
-        are those of context+continuation after the context's own token count."""
-        n_spaces = len(context) - len(context.rstrip())
-        if n_spaces:
-            continuation = context[-n_spaces:] + continuation
-            context = context[:-n_spaces]
-        whole = self.tokenize(context + continuation)
-        ctx = self.tokenize(context)
-        cont = whole[len(ctx) :]
-        if not ctx:
-            ctx = [self._start_token()]
-        return ctx, cont
+        return encode_pair(self.tokenize, context, continuation, self._start_token())
 
     # ------------------------------------------------------------------ scoring
 
@@ -286,7 +279,7 @@ class OnnxGenAIBackend:
                     )
                 )
             except Exception as e:
-                out.append(_failed_ll(e, time.perf_counter() - t0))
+                out.append(failed_loglikelihood(error_text(e), time.perf_counter() - t0))
         return out
 
     # ------------------------------------------------------------------ generation
@@ -354,7 +347,7 @@ class OnnxGenAIBackend:
                     break
                 out.append(tok)
                 text += stream.decode(tok)
-                cut = _first_stop(text, req.stop)
+                cut = first_stop(text, req.stop)
                 if cut is not None:
                     text = text[:cut]
                     finish = "stop"
@@ -377,7 +370,7 @@ class OnnxGenAIBackend:
                 output_tokens=0,
                 ttft_s=None,
                 latency_s=time.perf_counter() - t0,
-                error=_err(e),
+                error=error_text(e),
             )
 
     # ------------------------------------------------------------------ whole texts
@@ -405,7 +398,7 @@ class OnnxGenAIBackend:
                     evaluated += n_run
                 out.append(RollingResponse(total, len(tokens), evaluated, time.perf_counter() - t0))
             except Exception as e:
-                out.append(RollingResponse(0.0, 0, 0, time.perf_counter() - t0, error=_err(e)))
+                out.append(RollingResponse(0.0, 0, 0, time.perf_counter() - t0, error=error_text(e)))
         return out
 
 
@@ -431,30 +424,9 @@ class _Scorer:
         return n
 
 
-def _first_stop(text: str, stops: Sequence[str]) -> int | None:
-    hits = [i for s in stops if s and (i := text.find(s)) >= 0]
-    return min(hits) if hits else None
-
-
 def _quant_from_name(name: str) -> str | None:
     low = name.lower()
     for q in ("int4", "int8", "fp16", "bf16", "fp32"):
         if q in low:
             return q
     return None
-
-
-def _err(e: Exception) -> str:
-    return f"{type(e).__name__}: {e}"
-
-
-def _failed_ll(e: Exception, latency: float) -> LoglikelihoodResponse:
-    return LoglikelihoodResponse(
-        logliks=[],
-        is_greedy=[],
-        continuation_tokens=[],
-        input_tokens=0,
-        tokens_evaluated=0,
-        latency_s=latency,
-        error=_err(e),
-    )

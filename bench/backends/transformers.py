@@ -32,6 +32,8 @@ from bench.backends.base import (
     ModelInfo,
     RollingRequest,
     RollingResponse,
+    error_text,
+    failed_loglikelihood,
 )
 from bench.backends.llamacpp import default_threads
 from bench.errors import BackendError, BackendUnavailable
@@ -304,7 +306,7 @@ class TransformersBackend:
                     torch.cuda.empty_cache()
                 if len(batch) == 1:
                     for i in rows[batch[0]]:
-                        results[i].error = _err(e)
+                        results[i].error = error_text(e)
                     continue
                 # Retry one sequence at a time, so only the failing ones (say, the longest running
                 # out of memory) are errors and the rest are still answered.
@@ -313,7 +315,7 @@ class TransformersBackend:
                         self._score_batch([row], rows, pairs, results)
                     except Exception as e1:
                         for i in rows[row]:
-                            results[i].error = _err(e1)
+                            results[i].error = error_text(e1)
         return results
 
     def _score_batch(
@@ -368,13 +370,13 @@ class TransformersBackend:
                 pairs.extend(encoded)
                 owner.extend([r] * len(encoded))
             except Exception as e:
-                answer.error = _err(e)
+                answer.error = error_text(e)
             answer.latency = time.perf_counter() - t0
             answers.append(answer)
         try:
             scored = self._score(pairs)
         except Exception as e:  # a failure not tied to one sequence: every request shares it
-            scored = [_Scored(error=_err(e)) for _ in pairs]
+            scored = [_Scored(error=error_text(e)) for _ in pairs]
         for r, pair, s in zip(owner, pairs, scored, strict=True):
             a = answers[r]
             a.pairs.append(pair)
@@ -396,7 +398,7 @@ class TransformersBackend:
         out = []
         for a in self._answer([partial(self._encode_request, r) for r in reqs]):
             if a.error:
-                out.append(_failed_ll(a.error, a.latency))
+                out.append(failed_loglikelihood(a.error, a.latency))
                 continue
             distinct = {tuple(ctx) for ctx, _ in a.pairs}
             n_cont = [len(cont) for _, cont in a.pairs]
@@ -515,28 +517,10 @@ class TransformersBackend:
                 output_tokens=0,
                 ttft_s=None,
                 latency_s=time.perf_counter() - t0,
-                error=_err(e),
+                error=error_text(e),
             )
 
 
 def _first_stop(text: str, stops: Sequence[str]) -> int | None:
     hits = [i for s in stops if s and (i := text.find(s)) >= 0]
     return min(hits) if hits else None
-
-
-def _err(e: Exception) -> str:
-    if isinstance(e, BackendError):
-        return str(e)
-    return f"{type(e).__name__}: {e}"
-
-
-def _failed_ll(error: str, latency: float) -> LoglikelihoodResponse:
-    return LoglikelihoodResponse(
-        logliks=[],
-        is_greedy=[],
-        continuation_tokens=[],
-        input_tokens=0,
-        tokens_evaluated=0,
-        latency_s=latency,
-        error=error,
-    )

@@ -41,6 +41,9 @@ from bench.backends.base import (
     ModelInfo,
     RollingRequest,
     RollingResponse,
+    encode_pair,
+    error_text,
+    failed_loglikelihood,
 )
 from bench.errors import BackendError, BackendUnavailable
 
@@ -63,26 +66,6 @@ Output = TypeVar("Output")
 
 
 # ---------------------------------------------------------------------------- pure conversions
-
-
-def encode_pair(
-    tokenize: Tokenize, context: str, continuation: str, start_token: int
-) -> tuple[list[int], list[int]]:
-    """lm-eval's `_encode_pair`: trailing spaces of the context move to the continuation, and the
-    continuation's tokens are those of context+continuation after the context's own tokens, so a
-    token spanning the boundary is scored as the model would see it. A context that encodes to
-    nothing (empty, and the tokenizer adds no BOS) becomes `start_token` (BOS, else EOS), as in
-    lm-eval: the first continuation token needs something to be conditioned on."""
-    n_spaces = len(context) - len(context.rstrip())
-    if n_spaces:
-        continuation = context[-n_spaces:] + continuation
-        context = context[:-n_spaces]
-    whole = tokenize(context + continuation)
-    ctx = tokenize(context)
-    cont = whole[len(ctx) :]
-    if not ctx:  # no context and no BOS added by the tokenizer
-        ctx = [start_token]
-    return ctx, cont
 
 
 def encode_pairs(
@@ -241,22 +224,6 @@ def run_isolated(
     return result
 
 
-def _err(e: BaseException) -> str:
-    return f"{type(e).__name__}: {e}"
-
-
-def _failed_ll(e: BaseException, latency: float) -> LoglikelihoodResponse:
-    return LoglikelihoodResponse(
-        logliks=[],
-        is_greedy=[],
-        continuation_tokens=[],
-        input_tokens=0,
-        tokens_evaluated=0,
-        latency_s=latency,
-        error=_err(e),
-    )
-
-
 def _tokens_prompt(ids: Sequence[int]) -> dict[str, Any]:
     """What `vllm.inputs.TokensPrompt(prompt_token_ids=ids)` builds: it is a TypedDict, so a dict."""
     return {"prompt_token_ids": list(ids)}
@@ -311,7 +278,7 @@ def _import_vllm() -> Any:
         import vllm
     except Exception as e:  # on CPU-only installs the import itself fails in several ways
         raise BackendUnavailable(
-            "vllm", f"vllm could not be imported here ({_err(e)})", INSTALL_HINT
+            "vllm", f"vllm could not be imported here ({error_text(e)})", INSTALL_HINT
         ) from None
     return vllm
 
@@ -395,7 +362,7 @@ class VLLMBackend:
                 disable_log_stats=False,  # else RequestOutput.metrics is None (no TTFT)
             )
         except Exception as e:  # hub/network, out of memory, unsupported architecture ...
-            raise BackendError(f"{spec.name}: vLLM could not load {spec.model!r}: {_err(e)}") from e
+            raise BackendError(f"{spec.name}: vLLM could not load {spec.model!r}: {error_text(e)}") from e
         after = _nvml_used_mb()
         model_config = _engine_attr(llm, "llm_engine", "model_config")
         extra = {
@@ -479,20 +446,23 @@ class VLLMBackend:
                             )
                     ready.append((i, enc))
                 except Exception as e:
-                    out[i] = _failed_ll(e, 0.0)
+                    out[i] = failed_loglikelihood(error_text(e), 0.0)
             groups = [[(_tokens_prompt(c + x), params) for c, x in enc] for _, enc in ready]
             t0 = time.perf_counter()
             results = run_isolated(self._submit, groups)
             share = (time.perf_counter() - t0) / max(1, len(ready))
             for (i, enc), res in zip(ready, results, strict=True):
                 out[i] = self._ll_response(enc, res, share)
-        return [r if r is not None else _failed_ll(BackendError("not evaluated"), 0.0) for r in out]
+        return [
+            r if r is not None else failed_loglikelihood(error_text(BackendError("not evaluated")), 0.0)
+            for r in out
+        ]
 
     def _ll_response(
         self, enc: list[tuple[list[int], list[int]]], res: list[Any] | Exception, share: float
     ) -> LoglikelihoodResponse:
         if isinstance(res, Exception):
-            return _failed_ll(res, share)
+            return failed_loglikelihood(error_text(res), share)
         try:
             lls: list[float] = []
             greedy: list[bool] = []
@@ -521,7 +491,7 @@ class VLLMBackend:
                 latency_s=max(known) if known and len(known) == len(lat) else share,
             )
         except Exception as e:
-            return _failed_ll(e, share)
+            return failed_loglikelihood(error_text(e), share)
 
     # ------------------------------------------------------------------ generation
 
@@ -555,7 +525,7 @@ class VLLMBackend:
                         )
                     ready.append((i, prompt, self._sampling_params(**sampling_kwargs(req, self.seed))))
                 except Exception as e:
-                    out[i] = GenerateResponse("", 0, 0, None, 0.0, error=_err(e))
+                    out[i] = GenerateResponse("", 0, 0, None, 0.0, error=error_text(e))
             groups = [[(_tokens_prompt(prompt), sp)] for _, prompt, sp in ready]
             t0 = time.perf_counter()
             results = run_isolated(self._submit, groups)
@@ -570,7 +540,7 @@ class VLLMBackend:
         self, req: GenerateRequest, prompt: list[int], res: list[Any] | Exception, share: float
     ) -> GenerateResponse:
         if isinstance(res, Exception):
-            return GenerateResponse("", 0, 0, None, share, error=_err(res))
+            return GenerateResponse("", 0, 0, None, share, error=error_text(res))
         try:
             (output,) = res
             completion = output.outputs[0]
@@ -586,7 +556,7 @@ class VLLMBackend:
                 finish_reason="stop" if cut else completion.finish_reason,
             )
         except Exception as e:
-            return GenerateResponse("", 0, 0, None, share, error=_err(e))
+            return GenerateResponse("", 0, 0, None, share, error=error_text(e))
 
     # ------------------------------------------------------------------ whole texts
 
@@ -603,7 +573,7 @@ class VLLMBackend:
                     windows = rolling_windows(tokens, self.max_model_len - 1, self.start_token)
                     ready.append((i, len(tokens), windows))
                 except Exception as e:
-                    out[i] = RollingResponse(0.0, 0, 0, 0.0, error=_err(e))
+                    out[i] = RollingResponse(0.0, 0, 0, 0.0, error=error_text(e))
             groups = [[(_tokens_prompt(c + x), params) for c, x in w] for _, _, w in ready]
             t0 = time.perf_counter()
             results = run_isolated(self._submit, groups)
@@ -620,7 +590,7 @@ class VLLMBackend:
         share: float,
     ) -> RollingResponse:
         if isinstance(res, Exception):
-            return RollingResponse(0.0, 0, 0, share, error=_err(res))
+            return RollingResponse(0.0, 0, 0, share, error=error_text(res))
         try:
             total, evaluated = 0.0, 0
             lat: list[float | None] = []
@@ -636,4 +606,4 @@ class VLLMBackend:
             latency = max(known) if known and len(known) == len(lat) else share
             return RollingResponse(total, n_tokens, evaluated, latency)
         except Exception as e:
-            return RollingResponse(0.0, 0, 0, share, error=_err(e))
+            return RollingResponse(0.0, 0, 0, share, error=error_text(e))
