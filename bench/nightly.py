@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from html import escape as html_escape
 from pathlib import Path
 from typing import Any
 
@@ -287,7 +289,7 @@ def write_reports(root: Path, v: Verdict, out_dir: Path | None = None) -> Path:
 def _fmt(x: float | None, pct: bool = False) -> str:
     if x is None:
         return "-"
-    return f"{x:+.1%}" if pct else f"{x:.3f}"
+    return f"{x:+.1%}" if pct else f"{x:.4g}"
 
 
 def markdown(root: Path, v: Verdict, run_path: Path, base_path: Path | None) -> str:
@@ -432,7 +434,7 @@ def html(root: Path, v: Verdict, run_path: Path, base_path: Path | None) -> str:
         )
         d.add_vline(x=0, line_dash="dot")
         d.update_layout(
-            title="Accuracy change since the baseline (paired, 95% CI)", height=120 + 40 * len(acc)
+            title="Accuracy change since the baseline (paired, 95% CI)", height=max(280, 120 + 40 * len(acc))
         )
         figs.append(d)
     parts = [to_html(f, full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs)]
@@ -456,8 +458,12 @@ def html(root: Path, v: Verdict, run_path: Path, base_path: Path | None) -> str:
 
 def _md_table_to_html(md: str) -> str:
     out, in_table = [], False
-    for line in md.splitlines():
-        if line.startswith("|") and not line.startswith("| ---"):
+    for raw in md.splitlines():
+        if raw.startswith("| ---"):
+            continue  # the header separator
+        line = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html_escape(raw, quote=False))
+        line = re.sub(r"`([^`]+)`", r"<code>\1</code>", line)
+        if line.startswith("|"):
             cells = [c.strip() for c in line.strip("|").split("|")]
             tag = "th" if not in_table else "td"
             out.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
