@@ -123,6 +123,10 @@ def failed_loglikelihood(error: str, latency_s: float = 0.0) -> LoglikelihoodRes
     return LoglikelihoodResponse([], [], [], 0, 0, latency_s, error=error)
 
 
+def failed_generation(error: str, latency_s: float = 0.0) -> GenerateResponse:
+    return GenerateResponse("", 0, 0, None, latency_s, error=error)
+
+
 def encode_pair(
     tokenize: Callable[[str], list[int]], context: str, continuation: str, start_token: int
 ) -> tuple[list[int], list[int]]:

@@ -31,6 +31,7 @@ from bench.backends.base import (
     RollingResponse,
     encode_pair,
     error_text,
+    failed_generation,
     failed_loglikelihood,
     first_stop,
 )
@@ -331,14 +332,7 @@ class LlamaCppBackend:
         except Exception as e:
             self._kv = []
             self.llm.reset()
-            return GenerateResponse(
-                text="",
-                input_tokens=0,
-                output_tokens=0,
-                ttft_s=None,
-                latency_s=time.perf_counter() - t0,
-                error=error_text(e),
-            )
+            return failed_generation(error_text(e), time.perf_counter() - t0)
 
     # ------------------------------------------------------------------ whole texts
 

@@ -34,6 +34,7 @@ from bench.backends.base import (
     ModelInfo,
     RollingRequest,
     RollingResponse,
+    failed_generation,
     first_stop,
 )
 from bench.errors import BackendError, ConfigError
@@ -390,7 +391,7 @@ class OpenAIBackend:
         try:
             return self._with_retries(lambda: self._stream(path, body, req, t0))
         except BackendError as e:
-            return GenerateResponse("", 0, 0, None, time.perf_counter() - t0, error=str(e))
+            return failed_generation(str(e), time.perf_counter() - t0)
 
     def _stream(self, path: str, body: dict[str, Any], req: GenerateRequest, t0: float) -> GenerateResponse:
         start = time.perf_counter()

@@ -33,6 +33,7 @@ from bench.backends.base import (
     RollingRequest,
     RollingResponse,
     error_text,
+    failed_generation,
     failed_loglikelihood,
 )
 from bench.backends.llamacpp import default_threads
@@ -511,14 +512,7 @@ class TransformersBackend:
                 finish_reason=finish,
             )
         except Exception as e:
-            return GenerateResponse(
-                text="",
-                input_tokens=0,
-                output_tokens=0,
-                ttft_s=None,
-                latency_s=time.perf_counter() - t0,
-                error=error_text(e),
-            )
+            return failed_generation(error_text(e), time.perf_counter() - t0)
 
 
 def _first_stop(text: str, stops: Sequence[str]) -> int | None:

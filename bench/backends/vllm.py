@@ -43,6 +43,7 @@ from bench.backends.base import (
     RollingResponse,
     encode_pair,
     error_text,
+    failed_generation,
     failed_loglikelihood,
 )
 from bench.errors import BackendError, BackendUnavailable
@@ -525,22 +526,20 @@ class VLLMBackend:
                         )
                     ready.append((i, prompt, self._sampling_params(**sampling_kwargs(req, self.seed))))
                 except Exception as e:
-                    out[i] = GenerateResponse("", 0, 0, None, 0.0, error=error_text(e))
+                    out[i] = failed_generation(error_text(e), 0.0)
             groups = [[(_tokens_prompt(prompt), sp)] for _, prompt, sp in ready]
             t0 = time.perf_counter()
             results = run_isolated(self._submit, groups)
             share = (time.perf_counter() - t0) / max(1, len(ready))
             for (i, prompt, _), res in zip(ready, results, strict=True):
                 out[i] = self._gen_response(reqs[i], prompt, res, share)
-        return [
-            r if r is not None else GenerateResponse("", 0, 0, None, 0.0, error="not evaluated") for r in out
-        ]
+        return [r if r is not None else failed_generation("not evaluated", 0.0) for r in out]
 
     def _gen_response(
         self, req: GenerateRequest, prompt: list[int], res: list[Any] | Exception, share: float
     ) -> GenerateResponse:
         if isinstance(res, Exception):
-            return GenerateResponse("", 0, 0, None, share, error=error_text(res))
+            return failed_generation(error_text(res), share)
         try:
             (output,) = res
             completion = output.outputs[0]
@@ -556,7 +555,7 @@ class VLLMBackend:
                 finish_reason="stop" if cut else completion.finish_reason,
             )
         except Exception as e:
-            return GenerateResponse("", 0, 0, None, share, error=error_text(e))
+            return failed_generation(error_text(e), share)
 
     # ------------------------------------------------------------------ whole texts
 
