@@ -35,6 +35,7 @@ from bench.backends.base import (
     failed_loglikelihood,
     first_stop,
 )
+from bench.backends.logits import log_softmax_pick
 from bench.errors import BackendError, BackendUnavailable
 
 INSTALL_HINT = "pip install 'bench[cpu]'"
@@ -59,16 +60,6 @@ def _import_llama() -> Any:
             "llamacpp", f"llama-cpp-python is not installed ({e})", INSTALL_HINT
         ) from None
     return llama_cpp
-
-
-def _log_softmax_pick(rows: np.ndarray, targets: np.ndarray) -> tuple[float, bool]:
-    """Sum of log p(target) over rows, and whether every target was the argmax."""
-    x = rows.astype(np.float64, copy=False)
-    m = x.max(axis=1, keepdims=True)
-    lse = m[:, 0] + np.log(np.exp(x - m).sum(axis=1))
-    picked = x[np.arange(len(targets)), targets]
-    greedy = bool(np.all(x.argmax(axis=1) == targets))
-    return float((picked - lse).sum()), greedy
 
 
 class LlamaCppBackend:
@@ -191,7 +182,7 @@ class LlamaCppBackend:
                 view = np.ctypeslib.as_array(ctx.get_logits(), shape=(len(wanted), self.n_vocab))
                 targets = np.asarray([tokens[p + 1] for p in wanted])
                 for k in range(0, len(wanted), 32):
-                    ll, g = _log_softmax_pick(view[k : k + 32], targets[k : k + 32])
+                    ll, g = log_softmax_pick(view[k : k + 32], targets[k : k + 32])
                     total += ll
                     greedy = greedy and g
         return total, greedy

@@ -37,6 +37,7 @@ from bench.backends.base import (
     failed_loglikelihood,
     first_stop,
 )
+from bench.backends.logits import log_softmax_pick
 from bench.errors import BackendError, BackendUnavailable
 
 INSTALL_HINT = "pip install 'bench[onnx]'"
@@ -55,18 +56,6 @@ def _import_og() -> Any:
             "onnxruntime-genai", f"onnxruntime-genai is not installed ({e})", INSTALL_HINT
         ) from None
     return og
-
-
-def _log_softmax_pick(rows: np.ndarray, targets: Sequence[int]) -> tuple[float, bool]:
-    """Sum of log p(target) over rows, and whether every target was the argmax (float64: fp16
-    logits would otherwise lose the small differences between choices)."""
-    x = rows.astype(np.float64, copy=False)
-    m = x.max(axis=1, keepdims=True)
-    lse = m[:, 0] + np.log(np.exp(x - m).sum(axis=1))
-    idx = np.asarray(targets)
-    picked = x[np.arange(len(idx)), idx]
-    greedy = bool(np.all(x.argmax(axis=1) == idx))
-    return float((picked - lse).sum()), greedy
 
 
 class OnnxGenAIBackend:
@@ -263,7 +252,7 @@ class OnnxGenAIBackend:
                 evaluated = 0
                 for ctx, cont in encoded:
                     rows, n_run = self._continuation_rows(scorer, ctx, cont)
-                    ll, g = _log_softmax_pick(rows, cont)
+                    ll, g = log_softmax_pick(rows, cont)
                     lls.append(ll)
                     greedy.append(g)
                     ntoks.append(len(cont))
@@ -388,7 +377,7 @@ class OnnxGenAIBackend:
                     cont = tokens[start : start + window]
                     scorer = _Scorer(self._generator, len(ctx) + len(cont))
                     rows, n_run = self._continuation_rows(scorer, ctx, cont)
-                    total += _log_softmax_pick(rows, cont)[0]
+                    total += log_softmax_pick(rows, cont)[0]
                     evaluated += n_run
                 out.append(RollingResponse(total, len(tokens), evaluated, time.perf_counter() - t0))
             except Exception as e:

@@ -43,7 +43,8 @@ def harness_overhead(n: int) -> dict[str, Any]:
     llama-cpp-python calls with the same context sharing."""
     import llama_cpp
 
-    from bench.backends.llamacpp import LlamaCppBackend, _log_softmax_pick
+    from bench.backends.llamacpp import LlamaCppBackend
+    from bench.backends.logits import log_softmax_pick
     from bench.catalog import MODELS
 
     path = str(MODELS["smollm2-135m"].resolve())
@@ -73,7 +74,7 @@ def harness_overhead(n: int) -> dict[str, Any]:
                 raw.n_tokens = len(c) - 1  # rewind to the last context token, keep the rest
                 raw.eval([c[-1], *cont])
                 rows = raw.scores[len(c) - 1 : len(c) - 1 + len(cont)]
-                lls.append(_log_softmax_pick(rows, np.asarray(cont))[0])
+                lls.append(log_softmax_pick(rows, np.asarray(cont))[0])
             preds.append(int(np.argmax(lls)))
         return preds
 
