@@ -1,5 +1,5 @@
 """Developer sessions: `nox -s tests` (what CI runs), `nox -s lint`, `nox -s unit`, `nox -s perf`,
-`nox -s browser`."""
+`nox -s browser`, `nox -s dashboard_perf`."""
 
 from __future__ import annotations
 
@@ -56,6 +56,14 @@ def perf(session: nox.Session) -> None:
     """Ratios of bench against its engine and against lm-eval, measured side by side; writes perf.json."""
     _install(session, *ALL_CPU, "accelerate", "gguf")
     session.run("python", "-m", "tests.perf.run_perf", *(session.posargs or ["--out", "perf.json"]))
+
+
+@nox.session
+def dashboard_perf(session: nox.Session) -> None:
+    """Generate a 1,000-run / 1,000,000-row store and time the leaderboard page (prints ratios)."""
+    _install(session, "dashboard")
+    store = os.path.join(session.create_tmp(), "big-store")
+    session.run("python", "-m", "bench.perf.store_bench", store, "--fresh", *session.posargs)
 
 
 @nox.session

@@ -293,6 +293,21 @@ def gc(keep_last: int, suite_name: str | None, dry_run: bool, output: str | None
 
 @app.command()
 @click.argument("results_dir", required=False, type=click.Path(file_okay=False))
+@click.option("--dry-run", is_flag=True, help="list the runs that would get a summary")
+def consolidate(results_dir: str | None, dry_run: bool) -> None:
+    """Give every finished run under RESULTS_DIR its summary.parquet (one file with all its runs-*
+    rows), so the dashboard's first visit reads one file per run. `bench run` writes it at the end
+    of a run; this is for runs written before, copied stores and killed runs."""
+    from bench import store
+
+    done = store.consolidate_store(_root(results_dir), dry_run=dry_run)
+    for path in done:
+        click.echo(f"{'would write' if dry_run else 'wrote'} {path / store.SUMMARY_FILE}")
+    click.echo(f"{len(done)} run(s) {'to consolidate' if dry_run else 'consolidated'}")
+
+
+@app.command()
+@click.argument("results_dir", required=False, type=click.Path(file_okay=False))
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to bind (0.0.0.0 to share)")
 @click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True)
 def dashboard(results_dir: str | None, host: str, port: int) -> None:

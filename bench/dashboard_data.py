@@ -173,8 +173,8 @@ _INDEX_SCHEMA = pa.schema(
 )
 
 
-def _read_runs_files(root: Path, files: list[str]) -> pa.Table:
-    """Primary rows of these runs files, projected, with `_dir` (the file's run folder).
+def _read_runs_files(sources: dict[str, str]) -> pa.Table:
+    """Primary rows of these runs files ({path: its run folder, relative}), projected, with `_dir`.
 
     Per-file overhead dominates (footer decoding, ~1 ms a file on a small machine), so many files
     go through duckdb, which reads them in parallel; a few, or files of another schema version,
@@ -182,6 +182,7 @@ def _read_runs_files(root: Path, files: list[str]) -> pa.Table:
     """
     cols = LEADERBOARD_RUN_COLUMNS
     target = pa.schema([store.RUNS_SCHEMA.field(c) for c in cols] + [pa.field("_dir", pa.string())])
+    files = list(sources)
     if len(files) >= DUCKDB_MIN_FILES and importlib.util.find_spec("duckdb") is not None:
         import duckdb
 
@@ -196,17 +197,17 @@ def _read_runs_files(root: Path, files: list[str]) -> pa.Table:
                 # to_arrow_table (duckdb >= 1.4) was fetch_arrow_table before
                 fetch = getattr(query, "to_arrow_table", None) or query.fetch_arrow_table
                 t = fetch()
-            dirs = [Path(f).parent.relative_to(root).as_posix() for f in t.column("_dir").to_pylist()]
-            t = t.set_column(t.schema.get_field_index("_dir"), "_dir", pa.array(dirs, pa.string()))
+            names = t.column("_dir").combine_chunks().dictionary_encode()
+            dirs = pa.array([sources[f] for f in names.dictionary.to_pylist()], pa.string())
+            t = t.set_column(t.schema.get_field_index("_dir"), "_dir", dirs.take(names.indices))
             return t.cast(target)
         except duckdb.Error:
             pass
     parts = []
-    for f in files:
+    for f, rel in sources.items():
         t = ds.dataset(f, schema=store.RUNS_SCHEMA, format="parquet").to_table(
             columns=cols, filter=ds.field("primary") == pa.scalar(True)
         )
-        rel = Path(f).parent.relative_to(root).as_posix()
         parts.append(t.append_column("_dir", pa.array([rel] * t.num_rows, pa.string())))
     return pa.concat_tables(parts) if parts else target.empty_table()
 
@@ -217,7 +218,8 @@ def load_primary_runs(
     """Primary-metric rows of every runs table, only the columns the pages use, plus `_dir` (the
     run folder, relative) and `run_time`.
 
-    Reading thousands of small Parquet files costs ~1 ms each whatever the columns, so the rows
+    Reading thousands of small Parquet files costs ~1 ms each whatever the columns, so a finished
+    run is read from its one `summary.parquet` (see `store.runs_sources`), and the rows
     are kept in a derived index (one Parquet file under `index_dir()`, keyed by the store path)
     and only run folders whose mtime or entry count changed are read again. `index=False` reads
     everything; a read-only cache folder just means no index. `run_time` comes from the run id
@@ -244,8 +246,7 @@ def load_primary_runs(
     keep = [rel for rel in wanted if rel not in stale]
     parts = [cached.filter(pc.is_in(cached.column("_dir"), pa.array(keep, pa.string())))]
     if stale:
-        files = [str(p) for rel in stale for p in sorted((root / rel).glob("runs-*.parquet"))]
-        fresh = _read_runs_files(root, files)
+        fresh = _read_runs_files({str(p): rel for rel in stale for p in store.runs_sources(root / rel)})
         sigs = [wanted.get(r, "") for r in fresh.column("_dir").to_pylist()]
         parts.append(fresh.append_column("_sig", pa.array(sigs, pa.string())))
         if path is not None:

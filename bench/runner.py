@@ -458,7 +458,10 @@ def _run_lock(directory: Path) -> Iterator[None]:
 
 def execute(plan: RunPlan, display: Display, *, executor: Executor = "process") -> RunResult:
     with _run_lock(plan.dir):
-        return _execute(plan, display, executor)
+        try:
+            return _execute(plan, display, executor)
+        finally:
+            store.try_consolidate(plan.dir)
 
 
 def _execute(plan: RunPlan, display: Display, executor: Executor) -> RunResult:

@@ -4,6 +4,7 @@ Layout: <root>/<suite>/<YYYY-MM-DD>/<run_id>/
     run.json                              the run's manifest (suite, hash, provenance)
     samples-<model>-<task>-<seq>-<writer>.parquet  one row per item, written per batch
     runs-<model>-<task>.parquet           one row per metric of (model, task), rewritten at task end
+    summary.parquet                       every runs-* row of the run in one file, written at run end
 Every file is written under a dot-prefixed temporary name and renamed into place, so a killed run
 never leaves a broken file; a resumed run skips the (model, task, item) rows already stored.
 """
@@ -159,9 +160,9 @@ def rows_to_table(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> pa.Ta
     return pa.Table.from_pydict(cols, schema=schema)
 
 
-def write_table(path: Path, rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> None:
+def write_table(path: Path, rows: Sequence[Mapping[str, Any]] | pa.Table, schema: pa.Schema) -> None:
     """Write rows as one Parquet file, atomically: a temp name in the same folder, then rename."""
-    table = rows_to_table(rows, schema)
+    table = rows.cast(schema) if isinstance(rows, pa.Table) else rows_to_table(rows, schema)
     tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
     try:
         pq.write_table(table, tmp, compression="zstd")
@@ -233,6 +234,82 @@ class RunWriter:
         return ds.dataset([str(f) for f in files], schema=SAMPLES_SCHEMA, format="parquet").to_table(
             columns=columns
         )
+
+
+# ---------------------------------------------------------------------- the run's summary file
+
+SUMMARY_FILE = "summary.parquet"
+
+
+def consolidate(directory: Path) -> Path | None:
+    """Write `summary.parquet`: every runs-* row of the run folder in one file (RUNS_SCHEMA).
+
+    The runs-* files stay the record; the summary saves readers of many runs (the dashboard's
+    first visit to a store) one Parquet footer per (model, task). Returns None for a folder
+    without runs files.
+    """
+    files = sorted(directory.glob("runs-*.parquet"))
+    if not files:
+        return None
+    newest = max(f.stat().st_mtime_ns for f in files)  # before reading: a later rewrite stays newer
+    table = ds.dataset([str(f) for f in files], schema=RUNS_SCHEMA, format="parquet").to_table()
+    path = directory / SUMMARY_FILE
+    write_table(path, table, RUNS_SCHEMA)
+    st = path.stat()
+    if st.st_mtime_ns < newest:  # a source stamped ahead of this clock (another machine, a copy)
+        os.utime(path, ns=(st.st_atime_ns, newest))
+    return path
+
+
+def try_consolidate(directory: Path) -> Path | None:
+    """`consolidate` at the end of a run, where a failure (a full disk) must not fail the run: the
+    summary only speeds reading, and without it readers use the runs-* files."""
+    try:
+        return consolidate(directory)
+    except (OSError, pa.ArrowException):
+        return None
+
+
+def runs_sources(directory: Path) -> list[Path]:
+    """The files that hold a run folder's runs rows: its summary when the summary is at least as
+    new as every runs-* file (so a resumed or still running run that rewrote one since is read
+    from its runs-* files), else the runs-* files."""
+    summary = -1
+    runs: dict[str, int] = {}
+    try:
+        with os.scandir(directory) as it:
+            for e in it:
+                if e.name == SUMMARY_FILE:
+                    summary = e.stat().st_mtime_ns
+                elif e.name.startswith("runs-") and e.name.endswith(".parquet"):
+                    runs[e.name] = e.stat().st_mtime_ns
+    except OSError:
+        return []
+    if runs and summary >= max(runs.values()):
+        return [directory / SUMMARY_FILE]
+    return [directory / name for name in sorted(runs)]
+
+
+def consolidate_store(root: Path, *, dry_run: bool = False) -> list[Path]:
+    """Write the summary of every run folder under `root` whose summary is missing or older than
+    one of its runs-* files (runs from before summaries existed, copied stores, killed runs).
+    A run being written (its lock held by a bench process) is left to that process."""
+    import fcntl
+
+    done = []
+    for directory in sorted({Path(f).parent for f in _files(Path(root), "runs")}):
+        if runs_sources(directory) == [directory / SUMMARY_FILE]:
+            continue
+        lock = directory / ".lock"
+        with open(lock if lock.exists() else os.devnull) as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            if not dry_run:
+                consolidate(directory)
+        done.append(directory)
+    return done
 
 
 # ---------------------------------------------------------------------- reading the store

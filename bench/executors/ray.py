@@ -109,6 +109,7 @@ def execute_ray(
                         display.handle(
                             {"type": "task_done", "model": spec.name, "task": t.name, "summary": summary}
                         )
+            store.try_consolidate(plan.dir)
             display.handle({"type": "run_done", "run_id": plan.run_id, "wall_s": time.perf_counter() - t0})
     finally:
         if started_here:

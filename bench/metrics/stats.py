@@ -17,7 +17,6 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import stats as sps
 
 __all__ = [
     "AlignedScores",
@@ -190,6 +189,8 @@ def _paired_t_pvalue(a: FloatArray, b: FloatArray) -> float:
     spread = float(np.max(np.abs(d - mean)))
     if spread <= 100.0 * np.finfo(np.float64).eps * abs(mean):
         return 0.0
+    from scipy import stats as sps  # 0.7 s to import: only when a test is computed
+
     return float(sps.ttest_rel(a, b).pvalue)
 
 
@@ -197,6 +198,8 @@ def _mcnemar_exact(n01: int, n10: int) -> float:
     """Exact McNemar: two-sided binomial test of the discordant pairs against p = 0.5."""
     if n01 + n10 == 0:
         return 1.0
+    from scipy import stats as sps
+
     return float(sps.binomtest(n01, n01 + n10, 0.5).pvalue)
 
 

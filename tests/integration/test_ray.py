@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from bench import store
@@ -75,6 +76,10 @@ def test_ray_shards_equal_the_local_executor(
     pd.testing.assert_series_equal(ra["n"], rb["n"])
     assert rb["peak_rss_mb"].notna().all() and (rb["status"] == "ok").all()
     assert len(list(plan.dir.glob("shard-*.json"))) == 2 * 2 * 3
+    # the run's summary holds exactly the runs rows, as after a local run
+    summary = pq.read_table(plan.dir / store.SUMMARY_FILE).to_pandas().set_index(["model", "task", "metric"])
+    pd.testing.assert_series_equal(summary.sort_index()["value"], rb["value"])
+    assert store.runs_sources(plan.dir) == [plan.dir / store.SUMMARY_FILE]
 
 
 def test_resources_follow_the_backend() -> None:
