@@ -582,7 +582,7 @@ def test_runs_index_rereads_only_changed_run_folders(fake_store: Path, tmp_path:
     )
     pytest.importorskip("duckdb")
     with pytest.MonkeyPatch.context() as mp:  # the bulk path for many files: duckdb
-        mp.setattr(dd, "DUCKDB_MIN_FILES", 1)
+        mp.setattr(dd.reading, "DUCKDB_MIN_FILES", 1)
         bulk = dd.load_primary_runs(fake_store, index=False)
     pd.testing.assert_frame_equal(
         bulk.sort_values(key).reset_index(drop=True), plain.sort_values(key).reset_index(drop=True)

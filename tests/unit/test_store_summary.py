@@ -82,7 +82,7 @@ def test_dashboard_reads_summaries_and_runs_files_alike(
     pd.testing.assert_frame_equal(_sorted(with_summary, key), _sorted(without, key))
     pytest.importorskip("duckdb")
     store.consolidate(d)
-    monkeypatch.setattr(dd, "DUCKDB_MIN_FILES", 1)  # the bulk path
+    monkeypatch.setattr(dd.reading, "DUCKDB_MIN_FILES", 1)  # the bulk path
     pd.testing.assert_frame_equal(
         _sorted(dd.load_primary_runs(tmp_path / "a", index=False), key), _sorted(without, key)
     )

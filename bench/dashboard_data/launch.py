@@ -1,0 +1,56 @@
+"""Serving the dashboard: `bench dashboard` runs streamlit on dashboard/app.py."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.errors import BenchError
+
+
+def app_path() -> Path:
+    """dashboard/app.py of the checkout bench is imported from (an editable install)."""
+    import bench
+
+    return Path(bench.__file__).resolve().parent.parent / "dashboard" / "app.py"
+
+
+def launch(results_dir: str, host: str = "127.0.0.1", port: int = 8501, headless: bool = True) -> int:
+    """Serve the dashboard with streamlit until interrupted; returns streamlit's exit code.
+
+    The app only reads the store. Raises BenchError (exit 2 in the CLI) when streamlit is not
+    installed or the app file is not there (a non-editable install does not ship dashboard/).
+    """
+    if importlib.util.find_spec("streamlit") is None:
+        raise BenchError("the dashboard needs streamlit, plotly and duckdb: pip install 'bench[dashboard]'")
+    app = app_path()
+    if not app.is_file():
+        raise BenchError(
+            f"dashboard app not found at {app}; install bench from a checkout (pip install -e .)"
+        )
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.headless",
+        "true" if headless else "false",
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "minimal",
+        "--",
+        "--results",
+        str(Path(results_dir).resolve()),
+    ]
+    try:
+        return subprocess.call(cmd)
+    except KeyboardInterrupt:
+        return 130
