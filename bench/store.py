@@ -100,6 +100,7 @@ RUNS_SCHEMA = pa.schema(
         ("model_file_mb", pa.float64()),
         ("latency_p50", pa.float64()),
         ("latency_p90", pa.float64()),
+        ("latency_p95", pa.float64()),
         ("latency_p99", pa.float64()),
         ("ttft_p50", pa.float64()),
         ("ttft_p90", pa.float64()),

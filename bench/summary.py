@@ -60,7 +60,7 @@ def task_summary(
     latency = np.asarray(
         [x for x in samples.column("latency_s").to_pylist() if x is not None], dtype=np.float64
     )
-    pct = percentiles(latency, (50, 90, 99))
+    pct = percentiles(latency, (50, 90, 95, 99))
     ttft = np.asarray([x for x in samples.column("ttft_s").to_pylist() if x is not None], dtype=np.float64)
     ttft_pct = percentiles(ttft, (50, 90))
     evaluated = samples.column("tokens_evaluated").to_pylist()
@@ -89,6 +89,7 @@ def task_summary(
         "n_errors": len(errors),
         "latency_p50": pct["p50"],
         "latency_p90": pct["p90"],
+        "latency_p95": pct["p95"],
         "latency_p99": pct["p99"],
         "ttft_p50": ttft_pct["p50"],
         "ttft_p90": ttft_pct["p90"],

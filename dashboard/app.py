@@ -230,9 +230,7 @@ def _leaderboard_columns(board: pd.DataFrame, tasks: Sequence[str]) -> tuple[lis
         "avg": cc.NumberColumn("suite avg", format="%.3f", help="macro average over higher-is-better tasks"),
         "avg 95% CI": cc.TextColumn("avg 95% CI"),
         "latency_p50": cc.NumberColumn("latency p50 s", format="%.3f"),
-        "latency_p90": cc.NumberColumn(
-            "latency p90 s", format="%.3f", help="p90 is what the store keeps (no p95)"
-        ),
+        "latency_p95": cc.NumberColumn("latency p95 s", format="%.3f"),
         "tokens_per_s": cc.NumberColumn("tok/s", format="%.0f"),
         "peak_rss_mb": cc.NumberColumn("peak mem MB", format="%.0f"),
         "usd_per_1k_items": cc.NumberColumn("$ / 1k items", format="%.4f"),
@@ -244,7 +242,7 @@ def _leaderboard_columns(board: pd.DataFrame, tasks: Sequence[str]) -> tuple[lis
         config[t] = cc.NumberColumn(t, format="%.3f")
     order += [
         "latency_p50",
-        "latency_p90",
+        "latency_p95",
         "tokens_per_s",
         "peak_rss_mb",
         "usd_per_1k_items",
@@ -332,8 +330,8 @@ def page_leaderboard(s: Store) -> None:
         "Primary metric per task (" + ", ".join(f"{t}: {metrics[t]}" for t in tasks) + ") with its 95% "
         "bootstrap CI. Rank = 1 + the number of models whose CI lies entirely above (differences "
         "inside the noise tie and share a rank). Suite avg: macro average over higher-is-better "
-        "tasks, normal CI from the stored standard errors. Latency p90 is shown where p95 was asked: "
-        "the store keeps p50/p90/p99. Efficiency columns are item-weighted over tasks; memory is the peak."
+        "tasks, normal CI from the stored standard errors. Latency: seconds per item, p50 and p95. "
+        "Efficiency columns are item-weighted over tasks; memory is the peak."
     )
     order, config = _leaderboard_columns(board, tasks)
     st.dataframe(board, column_order=order, column_config=config, hide_index=True, key="leaderboard")
@@ -581,7 +579,7 @@ def page_history(s: Store) -> None:
         row=1,
         col=1,
     )
-    for col, dash in (("latency_p50", None), ("latency_p90", "dot")):
+    for col, dash in (("latency_p50", None), ("latency_p95", "dot")):
         fig.add_trace(
             go.Scatter(
                 x=hc["created_at"],
@@ -606,7 +604,7 @@ def page_history(s: Store) -> None:
         f"Each comparison has a {alpha:g} false-alarm rate, so over many nights expect a few by chance."
     )
     cols = [
-        "run_id", "created_at", "value", "ci_low", "ci_high", "n", "latency_p50", "latency_p90",
+        "run_id", "created_at", "value", "ci_low", "ci_high", "n", "latency_p50", "latency_p95",
         "diff", "p_value", "changed", "git_sha", "bench_version", "hardware", "suite",
     ]  # fmt: skip
     st.dataframe(hc[cols].iloc[::-1], hide_index=True, key="history_table")

@@ -31,7 +31,7 @@ def history_table(
         "ci_high",
         "n",
         "latency_p50",
-        "latency_p90",
+        "latency_p95",
         "git_sha",
         "bench_version",
         "hardware",

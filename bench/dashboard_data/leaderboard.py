@@ -176,7 +176,7 @@ def leaderboard_table(selected: pd.DataFrame) -> pd.DataFrame:
         row["quant"] = _first(g["quant"])
         row["backend"] = _first(g["backend"])
         row["latency_p50"] = _wmean(g["latency_p50"], g["n"])
-        row["latency_p90"] = _wmean(g["latency_p90"], g["n"])
+        row["latency_p95"] = _wmean(g["latency_p95"], g["n"])
         row["tokens_per_s"] = _wmean(g["tokens_per_s"], g["n"])
         row["peak_rss_mb"] = float(g["peak_rss_mb"].max()) if g["peak_rss_mb"].notna().any() else math.nan
         row["usd_per_1k_items"] = _wmean(g["usd_per_1k_items"], g["n"])

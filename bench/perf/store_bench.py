@@ -194,7 +194,7 @@ def write_run(
             se = float(scored.std(ddof=1) / math.sqrt(scored.size))
             wall_s = float(wall.sum())
             cost = m.usd_per_hour * wall_s / 3600.0
-            pct = np.percentile(latency, [50, 90, 99])
+            pct = np.percentile(latency, [50, 90, 95, 99])
             summary = {
                 **base,
                 "status": "ok",
@@ -206,7 +206,8 @@ def write_run(
                 "quant": m.quant,
                 "latency_p50": float(pct[0]),
                 "latency_p90": float(pct[1]),
-                "latency_p99": float(pct[2]),
+                "latency_p95": float(pct[2]),
+                "latency_p99": float(pct[3]),
                 "tokens_per_s": float(in_tok.sum() / latency.sum()),
                 "items_per_s": n_items / wall_s,
                 "wall_s": wall_s,

@@ -547,7 +547,7 @@ def test_leaderboard_average_and_newest_result_per_task() -> None:
         "model_params": 1e8,
         "quant": "q",
         "latency_p50": 1.0,
-        "latency_p90": 2.0,
+        "latency_p95": 2.0,
         "tokens_per_s": 10.0,
         "peak_rss_mb": 100.0,
         "cost_usd": 0.1,

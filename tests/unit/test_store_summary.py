@@ -124,3 +124,26 @@ def test_a_failed_summary_never_fails_the_run_and_leaves_the_runs_files_in_charg
         store.consolidate(tmp_path)
     assert store.try_consolidate(tmp_path) is None
     assert store.runs_sources(tmp_path) == [tmp_path / "runs-m-t.parquet"]
+
+
+@pytest.mark.parametrize("bulk", [False, True], ids=["pyarrow", "duckdb"])
+def test_runs_files_of_an_older_schema_read_with_nulls_for_newer_columns(
+    tmp_path: Path, bulk: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store upgraded in place holds runs files without columns added since (latency_p95)."""
+    if bulk:
+        pytest.importorskip("duckdb")
+        monkeypatch.setattr(dd.reading, "DUCKDB_MIN_FILES", 1)
+    old_schema = pa.schema([f for f in store.RUNS_SCHEMA if f.name != "latency_p95"])
+    row = {"suite": "s", "model": "m", "task": "t", "metric": "acc", "primary": True, "value": 0.5}
+    for rid, schema, extra in (
+        ("20260101T000000Z-old", old_schema, {}),
+        ("20260102T000000Z-new", store.RUNS_SCHEMA, {"latency_p95": 2.0}),
+    ):
+        d = store.run_dir(tmp_path, "s", rid)
+        d.mkdir(parents=True)
+        pq.write_table(store.rows_to_table([{**row, "run_id": rid, **extra}], schema), d / "runs-m-t.parquet")
+    got = dd.load_primary_runs(tmp_path, index=False).set_index("run_id")
+    assert pd.isna(got.loc["20260101T000000Z-old", "latency_p95"])
+    assert got.loc["20260102T000000Z-new", "latency_p95"] == 2.0
+    assert list(got["value"]) == [0.5, 0.5]
