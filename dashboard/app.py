@@ -475,6 +475,30 @@ PAIR_MODES = {
 }
 
 
+def _known(v: Any) -> bool:
+    return v is not None and not (isinstance(v, float) and math.isnan(v)) and v is not pd.NA
+
+
+def item_facts(row: pd.Series, model: str) -> str:
+    """'correct: yes · extracted: 42 · latency 0.0123 s · tokens 11 in / 3 out', leaving out
+    what the task does not have (no extracted answer for log-likelihood choices)."""
+    parts = []
+    correct = row.get(f"{model} correct")
+    parts.append(f"correct: {('yes' if bool(correct) else 'no') if _known(correct) else 'error'}")
+    extracted = row.get(f"{model} extracted")
+    if _known(extracted) and str(extracted) != "":
+        parts.append(f"extracted: {extracted}")
+    latency = row.get(f"{model} latency_s")
+    if _known(latency):
+        parts.append(f"latency {float(latency):.3g} s")
+    tin, tout = row.get(f"{model} in_tok"), row.get(f"{model} out_tok")
+    if _known(tin) or _known(tout):
+        parts.append(
+            f"tokens {int(tin) if _known(tin) else '?'} in / {int(tout) if _known(tout) else '?'} out"
+        )
+    return " · ".join(parts)
+
+
 def page_drilldown(s: Store) -> None:
     st.header("Drill-down")
     suite = pick_suite(s.runs, "dd_suite")
@@ -515,11 +539,7 @@ def page_drilldown(s: Store) -> None:
         with st.expander("Prompt", expanded=False):
             st.code(str(r.get("prompt")), language=None, wrap_lines=True)
         for m in models:
-            st.markdown(
-                f"**{m}** — correct: {r.get(f'{m} correct')} · extracted: {r.get(f'{m} extracted')} · "
-                f"latency {r.get(f'{m} latency_s')} s · tokens {r.get(f'{m} in_tok')} in / "
-                f"{r.get(f'{m} out_tok')} out"
-            )
+            st.markdown(f"**{m}** — " + item_facts(r, m))
             st.code(str(r.get(f"{m} output")), language=None, wrap_lines=True)
 
 

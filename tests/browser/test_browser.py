@@ -4,11 +4,11 @@ Pareto plot (AppTest cannot see what the browser draws)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,27 +24,16 @@ from bench.runner import NullDisplay, execute, plan_run
 
 pytest.importorskip("streamlit", reason="needs the dashboard extra: pip install 'bench[dashboard]'")
 
+from tests.browser.cdp import HEADLESS_FLAGS, chromium, free_port
+
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 CHROMIUM = "/usr/bin/chromium"
 # The flags of docs/ENVIRONMENT.md; without the virtual-time budget the page is still blank.
 FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+    *HEADLESS_FLAGS,
     "--window-size=1400,1000",
     "--virtual-time-budget=30000",
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _store(d: Path) -> Path:
@@ -84,7 +73,7 @@ def _store(d: Path) -> Path:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
     root = _store(tmp_path)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "BENCH_CACHE_DIR": str(tmp_path / "cache")}
     # through bench's own launcher (what `bench dashboard` runs), in its own process group
     launch = f"from bench.dashboard_data import launch; raise SystemExit(launch({str(root)!r}, '127.0.0.1', {port}, True))"
@@ -145,3 +134,55 @@ def test_leaderboard_table_and_pareto_plot_render_in_chromium(server: str, tmp_p
     assert "js-plotly-plot" in dom or "plot-container" in dom, "the Pareto plot is missing"
     assert "large-one" in dom and "small-one" in dom  # model labels in the plot (the table is a canvas)
     assert shot.is_file() and shot.stat().st_size > 20_000  # a blank page is ~8 kB
+
+
+PAGES = {
+    # page -> what must be drawn once it has run: its title and the elements a user reads
+    "Leaderboard": ("Leaderboard", ["[data-testid=stDataFrame]", ".js-plotly-plot"]),
+    "Is a small model enough?": (
+        "Is a small model enough?",
+        ["[data-testid=stDataFrame]", ".js-plotly-plot"],
+    ),
+    "Drill-down": ("Drill-down", ["[data-testid=stDataFrame]"]),
+    "History": ("History", [".js-plotly-plot", "[data-testid=stDataFrame]"]),
+}
+
+
+@pytest.mark.slow
+def test_every_page_draws_in_chromium(server: str, tmp_path: Path) -> None:
+    """Each page driven over the DevTools protocol: click it in the sidebar, wait until its title
+    and its table or plot are drawn (no fixed sleep), and keep a screenshot of each."""
+    if not (Path(CHROMIUM).is_file() and shutil.which(CHROMIUM)):
+        pytest.skip("no Chromium: apt-get install -y chromium")
+
+    def ready(title: str, selectors: list[str]) -> str:
+        # the page's title is drawn, its elements are there, and streamlit is not running the script
+        return (
+            f"[...document.querySelectorAll('h1,h2')].some(h => h.innerText.trim() === {json.dumps(title)})"
+            + "".join(f" && !!document.querySelector({json.dumps(s)})" for s in selectors)
+            + " && !document.querySelector('[data-testid=stStatusWidget] [data-testid=stSpinner]')"
+            + " && ![...document.querySelectorAll('[data-testid=stException]')].length"
+        )
+
+    async def visit() -> dict[str, float]:
+        took: dict[str, float] = {}
+        async with chromium(CHROMIUM, server) as page:
+            for name, (title, selectors) in PAGES.items():
+                if name != "Leaderboard":
+                    assert await page.click_label(name), f"no sidebar entry {name!r}"
+                took[name] = await page.wait_for(ready(title, selectors), timeout=90)
+                await asyncio.sleep(1.0)  # let plotly finish its transition before the picture
+                await page.screenshot(tmp_path / f"{name.replace(' ', '_').strip('?')}.png")
+                text = await page.js("document.body.innerText")
+                assert "Traceback" not in text and "Error" not in text.split("\n")[0], text[:2000]
+                if name == "Leaderboard":
+                    assert "large-one" in text and "small-one" in text
+                if name == "Is a small model enough?":
+                    assert "Cascade" in text
+        return took
+
+    took = asyncio.run(visit())
+    print("pages drawn after (s):", {k: round(v, 2) for k, v in took.items()}, "screenshots in", tmp_path)
+    for name in PAGES:
+        shot = tmp_path / f"{name.replace(' ', '_').strip('?')}.png"
+        assert shot.stat().st_size > 20_000, f"{name}: the screenshot looks blank"

@@ -293,6 +293,14 @@ def test_drilldown_pair_filter_and_csv_export(
         )
     row = table.iloc[0]
     assert row["big output"] == row["reference"] == b.loc[row["item_id"], "reference"]
+    # the item's detail: each model's facts in words, nothing the task does not have (no "nan")
+    facts = {
+        m.value.split("**")[1]: m.value for m in at.markdown if m.value.startswith("**") and " — " in m.value
+    }
+    assert "correct: no" in facts["small"] and "correct: yes" in facts["big"], facts
+    assert all("nan" not in f and "extracted" not in f for f in facts.values()), facts
+    lat = float(a.loc[row["item_id"], "latency_s"])
+    assert f"latency {lat:.3g} s" in facts["small"]
 
     exported = pd.read_csv(pd.io.common.BytesIO(captured_downloads[-1]))
     assert sorted(exported["item_id"]) == want
