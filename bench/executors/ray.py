@@ -16,7 +16,8 @@ from typing import Any
 
 from bench import store
 from bench.errors import BackendUnavailable
-from bench.runner import Display, Event, ModelJob, RunPlan, RunResult, run_model, summarize_task
+from bench.runner import Display, RunPlan, RunResult
+from bench.worker import Event, ModelJob, run_model, summarize_task
 
 HINT = "pip install 'bench[ray]'"
 
