@@ -87,6 +87,11 @@ def _num(x: Any, fmt: str) -> str:
     return format(x, fmt)
 
 
+def _text(v: Any) -> str:
+    """A text cell: '-' for a missing value (None, or NaN where pandas filled a gap)."""
+    return v if isinstance(v, str) and v else "-"
+
+
 def _params(n: Any) -> str:
     if n is None or n != n:
         return "-"
@@ -152,7 +157,7 @@ def print_leaderboard(console: Console, root: Path, run_id: str, run_dir: str, w
         eff.add_row(
             names[r["model"]],
             _params(r["params"]),
-            str(r["quant"] or "-"),
+            _text(r["quant"]),
             _num(r["latency_p50"], ".3f"),
             _num(r["tokens_per_s"], ".0f"),
             _num(r["peak_rss_mb"], ".0f"),
@@ -162,7 +167,7 @@ def print_leaderboard(console: Console, root: Path, run_id: str, run_dir: str, w
     console.print(eff)
     console.print("[dim]* on the accuracy / cost Pareto front · mean = macro average over tasks[/]")
     for _, r in board.iterrows():
-        if r["error"]:
+        if _text(r["error"]) != "-":
             console.print(f"[red]{r['model']}[/]: {r['error']}")
     if wall_s is not None:
         console.print(f"wall time {wall_s:.1f} s · results in {run_dir}")

@@ -156,3 +156,25 @@ def test_parquet_files_read_back_with_the_documented_schema(tmp_path: Path, mcq_
     manifest = store.read_manifest(plan.dir)
     assert manifest["suite_hash"] == plan.suite_hash and "packages" in manifest
     assert store.find_run(tmp_path, plan.run_id[:12])["run_id"] == plan.run_id
+
+
+def test_cli_leaderboard_names_only_the_failed_model(tmp_path: Path, mcq_jsonl: Path) -> None:
+    """One model that cannot load next to one that runs: the printed tables say '-' where the
+    failed model has no value (never 'nan'), and only the failed model's error is printed."""
+    import yaml
+    from click.testing import CliRunner
+
+    from bench.cli import app
+
+    models = [
+        {"name": "fine", "backend": "fake", "accuracy": 1.0},
+        {"name": "missing-file", "backend": "llamacpp", "path": str(tmp_path / "nope.gguf")},
+    ]
+    suite = tmp_path / "s.yaml"
+    suite.write_text(yaml.safe_dump(fake_suite(mcq_jsonl, models=models)))
+    r = CliRunner().invoke(app, ["run", str(suite), "-o", str(tmp_path / "out")], env={"COLUMNS": "200"})
+    assert r.exit_code == 1, r.output
+    assert "nan" not in r.output.lower(), r.output
+    tail = r.output.split("* on the accuracy / cost Pareto front")[1].splitlines()
+    errors = [line for line in tail if line.startswith(("fine:", "missing-file:"))]
+    assert len(errors) == 1 and errors[0].startswith("missing-file:") and "nope.gguf" in errors[0], r.output
