@@ -614,12 +614,18 @@ def page_history(s: Store) -> None:
         )
     fig.update_yaxes(title_text="accuracy", row=1, col=1)
     fig.update_yaxes(title_text="latency s", row=2, col=1)
+    times = pd.to_datetime(hc["created_at"], utc=True)
+    if len(hc) and times.max() - times.min() < pd.Timedelta(hours=1):
+        # one run (or a burst): plotly would zoom to milliseconds; show the day around it instead
+        mid = times.min() + (times.max() - times.min()) / 2
+        fig.update_xaxes(range=[mid - pd.Timedelta(hours=12), mid + pd.Timedelta(hours=12)])
     fig.update_layout(
         height=560, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": 1.06}
     )
     st.plotly_chart(fig, key="history_chart")
     st.caption(
-        f"{model} on {task}: {len(hc)} runs, {int(hc['changed'].sum())} significant change(s): a paired "
+        f"{model} on {task}: {len(hc)} run{'s' if len(hc) != 1 else ''}, "
+        f"{int(hc['changed'].sum())} significant change(s): a paired "
         "test against the previous run on the items both scored (McNemar's exact test for 0/1 scores). "
         f"Each comparison has a {alpha:g} false-alarm rate, so over many nights expect a few by chance."
     )
