@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from bench.errors import BackendError
+
 
 @dataclass(frozen=True)
 class LoglikelihoodRequest:
@@ -145,3 +147,29 @@ def encode_pair(
     if not ctx:
         ctx = [start_token]
     return ctx, cont
+
+
+def rolling_windows(
+    tokens: Sequence[int], prefix_token: int, max_len: int
+) -> list[tuple[list[int], list[int]]]:
+    """lm-eval's `get_rolling_token_windows(context_len=1)` + `make_disjoint_window`, as (context,
+    continuation) pairs: every token is predicted exactly once; the first window is conditioned on
+    `prefix_token`, every full window on the one token before it, and the last, shorter window on as
+    much preceding text as fits. Each pair has at most max_len + 1 tokens in all (the model sees
+    max_len of them as input). Every backend scores whole texts through this one function, so
+    their perplexities equal lm-eval's window for window."""
+    if max_len < 1:
+        raise BackendError(f"a rolling window needs max_len >= 1, got {max_len}")
+    toks = list(tokens)
+    if not toks:
+        return []
+    first = min(max_len, len(toks))
+    out = [([prefix_token], toks[:first])]
+    predicted = first
+    while predicted < len(toks):
+        n = min(len(toks) - predicted, max_len)
+        end = predicted + n
+        ctx = toks[end - max_len - 1 : end - 1]  # end > max_len here: the first window took max_len
+        out.append((ctx[: len(ctx) - (n - 1)], toks[end - n : end]))
+        predicted += n
+    return out

@@ -34,6 +34,7 @@ from bench.backends.base import (
     failed_generation,
     failed_loglikelihood,
     first_stop,
+    rolling_windows,
 )
 from bench.backends.logits import log_softmax_pick
 from bench.errors import BackendError, BackendUnavailable
@@ -328,8 +329,8 @@ class LlamaCppBackend:
     # ------------------------------------------------------------------ whole texts
 
     def loglikelihood_rolling(self, reqs: Sequence[RollingRequest]) -> list[RollingResponse]:
-        """lm-eval's rolling windows with context_len=1: the text's tokens are predicted in disjoint
-        windows of n_ctx - 1, each conditioned on the token before it (a start token first)."""
+        """lm-eval's rolling windows with context_len=1 (`rolling_windows`), each window at most
+        n_ctx tokens (context and continuation are evaluated together)."""
         out = []
         for req in reqs:
             t0 = time.perf_counter()
@@ -339,11 +340,9 @@ class LlamaCppBackend:
                     raise BackendError("text encodes to no tokens")
                 bos = self.llm.token_bos()
                 prefix = bos if bos >= 0 else self.llm.token_eos()
-                window = self.n_ctx - 1
                 total, evaluated = 0.0, 0
-                for start in range(0, len(tokens), window):
-                    ctx = [prefix] if start == 0 else [tokens[start - 1]]
-                    ll, _, n_eval = self._score(ctx, tokens[start : start + window])
+                for ctx, cont in rolling_windows(tokens, prefix, self.n_ctx - 1):
+                    ll, _, n_eval = self._score(ctx, cont)
                     total += ll
                     evaluated += n_eval
                 out.append(RollingResponse(total, len(tokens), evaluated, time.perf_counter() - t0))

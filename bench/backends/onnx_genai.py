@@ -36,6 +36,7 @@ from bench.backends.base import (
     failed_generation,
     failed_loglikelihood,
     first_stop,
+    rolling_windows,
 )
 from bench.backends.logits import log_softmax_pick
 from bench.errors import BackendError, BackendUnavailable
@@ -359,8 +360,8 @@ class OnnxGenAIBackend:
     # ------------------------------------------------------------------ whole texts
 
     def loglikelihood_rolling(self, reqs: Sequence[RollingRequest]) -> list[RollingResponse]:
-        """lm-eval's rolling windows with context_len=1: the text's tokens are predicted in disjoint
-        windows of n_ctx - 1, each conditioned on the token before it (a start token first)."""
+        """lm-eval's rolling windows with context_len=1 (`rolling_windows`), each window at most
+        n_ctx tokens (context and continuation are evaluated together)."""
         out = []
         for req in reqs:
             t0 = time.perf_counter()
@@ -370,11 +371,8 @@ class OnnxGenAIBackend:
                     tokens = tokens[1:]
                 if not tokens:
                     raise BackendError("text encodes to no tokens")
-                window = self.n_ctx - 1
                 total, evaluated = 0.0, 0
-                for start in range(0, len(tokens), window):
-                    ctx = [self._start_token()] if start == 0 else [tokens[start - 1]]
-                    cont = tokens[start : start + window]
+                for ctx, cont in rolling_windows(tokens, self._start_token(), self.n_ctx - 1):
                     scorer = _Scorer(self._generator, len(ctx) + len(cont))
                     rows, n_run = self._continuation_rows(scorer, ctx, cont)
                     total += log_softmax_pick(rows, cont)[0]

@@ -18,7 +18,7 @@ import inspect
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -35,6 +35,7 @@ from bench.backends.base import (
     error_text,
     failed_generation,
     failed_loglikelihood,
+    rolling_windows,
 )
 from bench.backends.llamacpp import default_threads
 from bench.errors import BackendError, BackendUnavailable
@@ -110,23 +111,6 @@ def _weights_size(model: str, gguf_file: str | None) -> int | None:
         if total:
             return total
     return None
-
-
-def rolling_windows(tokens: Sequence[int], prefix_token: int, max_len: int) -> Iterator[Pair]:
-    """lm-eval's `get_rolling_token_windows(context_len=1)` + `make_disjoint_window`: every token is
-    predicted once, each window with as much preceding text as fits in max_len inputs."""
-    toks = list(tokens)
-    if not toks:
-        return
-    first = min(max_len, len(toks))
-    yield [prefix_token], toks[:first]
-    predicted = first
-    while predicted < len(toks):
-        n = min(len(toks) - predicted, max_len)
-        end = predicted + n
-        ctx = toks[end - max_len - 1 : end - 1]
-        yield ctx[: len(ctx) - (n - 1)], toks[end - n : end]
-        predicted += n
 
 
 @dataclass
@@ -422,7 +406,7 @@ class TransformersBackend:
         tokens = self.tok_encode(text, add_special_tokens=False)
         if not tokens:
             raise BackendError("text encodes to no tokens")
-        return list(rolling_windows(tokens, self.prefix_token_id, self.max_length))
+        return rolling_windows(tokens, self.prefix_token_id, self.max_length)
 
     def loglikelihood_rolling(self, reqs: Sequence[RollingRequest]) -> list[RollingResponse]:
         """lm-eval's rolling windows (context_len=1), batched across all texts like HFLM."""

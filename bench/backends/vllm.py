@@ -45,6 +45,7 @@ from bench.backends.base import (
     error_text,
     failed_generation,
     failed_loglikelihood,
+    rolling_windows,
 )
 from bench.errors import BackendError, BackendUnavailable
 
@@ -164,20 +165,6 @@ def truncate_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
     if not hits:
         return text, False
     return text[: min(hits)], True
-
-
-def rolling_windows(tokens: Sequence[int], max_len: int, prefix: int) -> list[tuple[list[int], list[int]]]:
-    """lm-eval's rolling windows with context_len=1, as in the llama.cpp backend: the text's tokens
-    are predicted in disjoint windows of max_len - 1, each conditioned on the token before it (on
-    `prefix`, a start token, for the first). Every window's prompt is at most max_len tokens."""
-    if max_len < 2:
-        raise BackendError(f"a rolling window needs max_len >= 2, got {max_len}")
-    window = max_len - 1
-    out = []
-    for start in range(0, len(tokens), window):
-        ctx = [prefix] if start == 0 else [tokens[start - 1]]
-        out.append((ctx, list(tokens[start : start + window])))
-    return out
 
 
 def sampling_kwargs(req: GenerateRequest, seed: int | None = None) -> dict[str, Any]:
@@ -569,7 +556,8 @@ class VLLMBackend:
                     tokens = self.tokenize(reqs[i].text, special=False)
                     if not tokens:
                         raise BackendError("text encodes to no tokens")
-                    windows = rolling_windows(tokens, self.max_model_len - 1, self.start_token)
+                    # every window's prompt within max_model_len - 1, as for pairs (room for one token)
+                    windows = rolling_windows(tokens, self.start_token, self.max_model_len - 2)
                     ready.append((i, len(tokens), windows))
                 except Exception as e:
                     out[i] = RollingResponse(0.0, 0, 0, 0.0, error=error_text(e))

@@ -87,7 +87,9 @@ def test_parquet_has_the_documented_columns(cli_run: dict[str, Any]) -> None:
     run_cols.discard("provenance and identity columns as above")
     expanded = set()
     for c in run_cols:
-        expanded |= {f"latency_{p}" for p in ("p50", "p90", "p95", "p99")} if c.startswith("latency_p50") else {c}
+        expanded |= (
+            {f"latency_{p}" for p in ("p50", "p90", "p95", "p99")} if c.startswith("latency_p50") else {c}
+        )
     expanded |= {
         "run_id",
         "suite",

@@ -140,3 +140,39 @@ def test_request_longer_than_context_is_an_item_error_not_a_crash(smollm2_path: 
         assert ok.error is None and len(ok.logliks) == 2
     finally:
         small.close()
+
+
+def test_rolling_loglikelihood_is_lm_evals_windows_scored_by_llama_cpp(
+    smollm2_path: str, reference_llm: Any
+) -> None:
+    """A text several windows long: the sum must be lm-eval's rolling windows (context_len=1,
+    max_seq_len=n_ctx-1) scored from scratch by llama.cpp, the last short window conditioned on as
+    much preceding text as fits. (llama.cpp rounds n_ctx=64 up to 256.)"""
+    from bench.backends.base import RollingRequest
+    from bench.backends.llamacpp import LlamaCppBackend
+
+    utils = pytest.importorskip("lm_eval.utils", reason="needs the lmeval extra")
+    small = LlamaCppBackend(smollm2_path, model_name="s", n_ctx=64)
+    try:
+        text = "The quick brown fox jumps over the lazy dog near the river bank. " * 40
+        tokens = small.tokenize(text, bos=False)
+        w = small.n_ctx - 1
+        assert len(tokens) > 2 * w and len(tokens) % w > 5, (len(tokens), w)
+        (got,) = small.loglikelihood_rolling([RollingRequest("r", text)])
+        assert got.error is None and got.tokens == len(tokens)
+        prefix = reference_llm.token_bos() if reference_llm.token_bos() >= 0 else reference_llm.token_eos()
+        windows = [
+            utils.make_disjoint_window(w)
+            for w in utils.get_rolling_token_windows(
+                tokens, prefix_token=prefix, max_seq_len=w, context_len=1
+            )
+        ]
+        ref = sum(_reference_loglik(reference_llm, list(c), list(x))[0] for c, x in windows)
+        naive = sum(  # every window on the one token before it, the last one too
+            _reference_loglik(reference_llm, [prefix] if i == 0 else [tokens[i - 1]], tokens[i : i + w])[0]
+            for i in range(0, len(tokens), w)
+        )
+        assert abs(naive - ref) > 0.1  # the split matters for this text
+        assert got.loglik == pytest.approx(ref, abs=5e-3)
+    finally:
+        small.close()

@@ -275,15 +275,25 @@ def test_rolling_loglikelihood_equals_transformers_windows(
 ) -> None:
     model, _ = hf
     small = OnnxGenAIBackend(tiny["onnx"], model_name="small", max_length=16)
-    text = "the old man walked past the red door. a small fox jumped over the river."
+    text = "the old man walked past the red door. a small fox jumped over the river. the cat sat."
     tokens = small.tokenize(text)
-    assert len(tokens) > 15  # several windows of n_ctx - 1 = 15 tokens
+    # several windows of n_ctx - 1 = 15 tokens, the last one short: lm-eval conditions it on as
+    # much preceding text as fits, not on one token
+    assert len(tokens) > 15 and len(tokens) % 15 != 0, len(tokens)
     got = small.loglikelihood_rolling([RollingRequest("r", text)])[0]
     assert got.error is None and got.tokens == len(tokens)
-    ref = 0.0
-    for start in range(0, len(tokens), 15):
-        ctx = [0] if start == 0 else [tokens[start - 1]]
-        ref += _hf_logprobs(model, ctx, tokens[start : start + 15])[0]
+    utils = pytest.importorskip("lm_eval.utils", reason="needs the lmeval extra")
+    windows = [
+        utils.make_disjoint_window(w)
+        for w in utils.get_rolling_token_windows(tokens, prefix_token=0, max_seq_len=15, context_len=1)
+    ]
+    assert len(windows[-1][0]) > 1
+    ref = sum(_hf_logprobs(model, list(c), list(x))[0] for c, x in windows)
+    naive = sum(  # every window on the one token before it, the last one too
+        _hf_logprobs(model, [0] if i == 0 else [tokens[i - 1]], tokens[i : i + 15])[0]
+        for i in range(0, len(tokens), 15)
+    )
+    assert abs(naive - ref) > 0.1  # one token of context for the last window would be caught
     assert got.loglik == pytest.approx(ref, abs=1e-3)
 
 

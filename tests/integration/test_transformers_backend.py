@@ -19,7 +19,7 @@ tokenizers = pytest.importorskip("tokenizers")
 
 from bench import store  # noqa: E402
 from bench.backends.base import GenerateRequest, LoglikelihoodRequest, RollingRequest  # noqa: E402
-from bench.backends.transformers import TransformersBackend, rolling_windows  # noqa: E402
+from bench.backends.transformers import TransformersBackend  # noqa: E402
 from bench.config import parse_suite  # noqa: E402
 from bench.errors import BackendError  # noqa: E402
 from bench.runner import NullDisplay, execute, plan_run  # noqa: E402
@@ -376,20 +376,6 @@ def test_rolling_loglikelihood_equals_naive_windows(tiny: Tiny, ref: Any) -> Non
         assert resp.tokens_evaluated == L
     finally:
         b.close()
-
-
-def test_rolling_windows_match_lm_eval() -> None:
-    utils = pytest.importorskip("lm_eval.utils")
-    for n in range(1, 40):
-        toks = list(range(100, 100 + n))
-        for max_len in (1, 4, 8):
-            want = [
-                utils.make_disjoint_window(w)
-                for w in utils.get_rolling_token_windows(
-                    toks, prefix_token=7, max_seq_len=max_len, context_len=1
-                )
-            ]
-            assert list(rolling_windows(toks, 7, max_len)) == want
 
 
 # ---------------------------------------------------------------------- 6-7. through the runner

@@ -210,18 +210,6 @@ def test_truncate_at_stop() -> None:
     assert vb.truncate_at_stop("abc", []) == ("abc", False)
 
 
-def test_rolling_windows_cover_the_text_disjointly() -> None:
-    tokens = list(range(100, 111))  # 11 tokens
-    windows = vb.rolling_windows(tokens, max_len=5, prefix=1)
-    assert [len(c) + len(x) for c, x in windows] == [5, 5, 4]
-    assert windows[0] == ([1], [100, 101, 102, 103])
-    assert windows[1] == ([103], [104, 105, 106, 107])
-    assert windows[2] == ([107], [108, 109, 110])
-    assert [t for _, x in windows for t in x] == tokens
-    with pytest.raises(BackendError):
-        vb.rolling_windows(tokens, max_len=1, prefix=1)
-
-
 def test_sampling_kwargs() -> None:
     greedy = GenerateRequest("i", "p", max_tokens=7, stop=("\n", "", "Q:"))
     assert vb.sampling_kwargs(greedy, seed=3) == {"temperature": 0.0, "max_tokens": 7, "stop": ["\n", "Q:"]}
@@ -475,7 +463,7 @@ def test_generate_applies_the_chat_template_without_adding_bos() -> None:
 
 
 def test_loglikelihood_rolling_sums_windows() -> None:
-    backend, llm = _backend(max_model_len=6)  # windows of 4 tokens + 1 context token
+    backend, llm = _backend(max_model_len=6)  # prompts of at most 5 tokens: lm-eval windows, max_len 4
     text = "abcdefghij"
     (resp,) = backend.loglikelihood_rolling([RollingRequest("r", text)])
     assert resp.error is None and resp.tokens == 10
@@ -484,7 +472,8 @@ def test_loglikelihood_rolling_sums_windows() -> None:
         _toy_logprob(p, t).logprob for p, t in itertools.pairwise(ids)
     )
     assert resp.loglik == pytest.approx(expected)
-    assert llm.calls == [3] and resp.tokens_evaluated == 10 + 3
+    # windows ([start], t0-t3), ([t3], t4-t7), ([t5, t6, t7], t8-t9): 3 prompts of 5 tokens
+    assert llm.calls == [3] and resp.tokens_evaluated == 15
     (empty,) = backend.loglikelihood_rolling([RollingRequest("e", "")])
     assert empty.error is not None and "no tokens" in empty.error
 
