@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from bench.errors import BackendError
 
@@ -114,6 +114,17 @@ def first_stop(text: str, stops: Sequence[str]) -> int | None:
     """Where the earliest stop sequence starts in `text`, or None."""
     hits = [i for s in stops if s and (i := text.find(s)) >= 0]
     return min(hits) if hits else None
+
+
+def render_chat_template(tokenizer: Any, model_name: str, messages: Sequence[tuple[str, str]]) -> str:
+    """The prompt text a Hugging Face tokenizer's chat template makes of the messages, ending with
+    the generation prompt (what `LLM.chat` and HFLM's `apply_chat_template` do)."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise BackendError(f"{model_name} has no chat template; use chat: never")
+    text = tokenizer.apply_chat_template(
+        [{"role": r, "content": c} for r, c in messages], tokenize=False, add_generation_prompt=True
+    )
+    return str(text)
 
 
 def error_text(e: BaseException) -> str:

@@ -35,6 +35,8 @@ from bench.backends.base import (
     error_text,
     failed_generation,
     failed_loglikelihood,
+    first_stop,
+    render_chat_template,
     rolling_windows,
 )
 from bench.backends.llamacpp import default_threads
@@ -424,12 +426,7 @@ class TransformersBackend:
 
     def render_chat(self, messages: Sequence[tuple[str, str]]) -> str:
         """The prompt text the model's own chat template makes of the messages."""
-        if not getattr(self.tokenizer, "chat_template", None):
-            raise BackendError(f"{self.model_name} has no chat template; use chat: never")
-        text = self.tokenizer.apply_chat_template(
-            [{"role": r, "content": c} for r, c in messages], add_generation_prompt=True, tokenize=False
-        )
-        return str(text)
+        return render_chat_template(self.tokenizer, self.model_name, messages)
 
     def prompt_tokens(self, req: GenerateRequest) -> list[int]:
         """The tokens a request feeds the model, as HFLM's `tok_batch_encode`: the tokenizer's own
@@ -479,7 +476,7 @@ class TransformersBackend:
                     out.append(tok)
                     if req.stop:
                         so_far = self.tokenizer.decode(out, skip_special_tokens=True)
-                        cut = _first_stop(so_far, req.stop)
+                        cut = first_stop(so_far, req.stop)
                         if cut is not None:
                             cut_text = so_far[:cut]
                             finish = "stop"
@@ -497,8 +494,3 @@ class TransformersBackend:
             )
         except Exception as e:
             return failed_generation(error_text(e), time.perf_counter() - t0)
-
-
-def _first_stop(text: str, stops: Sequence[str]) -> int | None:
-    hits = [i for s in stops if s and (i := text.find(s)) >= 0]
-    return min(hits) if hits else None

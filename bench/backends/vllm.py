@@ -45,6 +45,8 @@ from bench.backends.base import (
     error_text,
     failed_generation,
     failed_loglikelihood,
+    first_stop,
+    render_chat_template,
     rolling_windows,
 )
 from bench.errors import BackendError, BackendUnavailable
@@ -161,10 +163,8 @@ def request_timing(metrics: Any) -> tuple[float | None, float | None]:
 def truncate_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
     """Cut the text at the earliest stop string. vLLM already stops there and drops the stop
     string; this keeps the contract when an engine version or setting leaves it in."""
-    hits = [i for s in stops if s and (i := text.find(s)) >= 0]
-    if not hits:
-        return text, False
-    return text[: min(hits)], True
+    cut = first_stop(text, stops)
+    return (text, False) if cut is None else (text[:cut], True)
 
 
 def sampling_kwargs(req: GenerateRequest, seed: int | None = None) -> dict[str, Any]:
@@ -486,12 +486,7 @@ class VLLMBackend:
     def render_chat(self, messages: Sequence[tuple[str, str]]) -> str:
         """The prompt text the model's own chat template makes of the messages (what `LLM.chat`
         does), so chat and plain requests share one batched call and exact token counts."""
-        if not getattr(self.tokenizer, "chat_template", None):
-            raise BackendError(f"{self.model_name} has no chat template; use chat: never")
-        text = self.tokenizer.apply_chat_template(
-            [{"role": r, "content": c} for r, c in messages], tokenize=False, add_generation_prompt=True
-        )
-        return str(text)
+        return render_chat_template(self.tokenizer, self.model_name, messages)
 
     def _prompt_tokens(self, req: GenerateRequest) -> list[int]:
         if req.messages is None:
