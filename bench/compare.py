@@ -1,10 +1,15 @@
 """Paired comparisons of two models on the items both answered: per task the difference of the
-primary metric, its paired-bootstrap CI, and a p-value (McNemar's exact test for 0/1 scores, a
-paired t-test otherwise). Read from the results store only."""
+primary metric, its interval and a p-value (bench.analysis.paired: McNemar's exact test and
+Newcombe's interval for 0/1 scores, a paired t-test and a paired bootstrap otherwise).
+
+Comparing several tasks (or several model pairs) tests many hypotheses at once, so the verdicts
+use Benjamini-Hochberg adjusted p-values over every comparison of the call; the raw p-value is
+kept beside the adjusted one. Read from the results store only."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +17,8 @@ import pandas as pd
 import pyarrow.dataset as ds
 
 from bench import store
+from bench.analysis import adjust_pvalues, paired, verdict
 from bench.errors import BenchError
-from bench.metrics.stats import paired_comparison
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class TaskComparison:
     ci_low: float
     ci_high: float
     p_value: float
+    p_adjusted: float  # Benjamini-Hochberg over every comparison of the call; verdicts use it
     test: str
     n01: int | None
     n10: int | None
@@ -44,6 +50,9 @@ class TaskComparison:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+_VERDICTS = {"better": "A better", "worse": "B better", "same": "no significant difference"}
 
 
 def _primary(root: Path, run_id: str) -> pd.DataFrame:
@@ -64,9 +73,10 @@ def _scores(root: Path, side: Side, task: str, metric: str) -> pd.DataFrame:
     return df.dropna(subset=["score"])[["item_id", "score"]]
 
 
-def compare(
-    root: Path, a: Side, b: Side, *, tasks: list[str] | None = None, alpha: float = 0.05, seed: int = 1234
+def _compare_raw(
+    root: Path, a: Side, b: Side, tasks: list[str] | None, alpha: float, seed: int
 ) -> list[TaskComparison]:
+    """Per shared task the paired result with the raw p-value (p_adjusted filled in later)."""
     pa_, pb_ = _primary(root, a.run_id), _primary(root, b.run_id)
     ta = pa_[pa_["model"] == a.model]
     tb = pb_[pb_["model"] == b.model]
@@ -86,13 +96,7 @@ def compare(
         m = sa.merge(sb, on="item_id", suffixes=("_a", "_b"))
         if m.empty:
             continue
-        r = paired_comparison(
-            m["score_a"].to_numpy(float), m["score_b"].to_numpy(float), seed=seed, alpha=alpha
-        )
-        better = r.diff > 0 if hib else r.diff < 0
-        verdict = "no significant difference"
-        if r.p_value < alpha and r.diff != 0:
-            verdict = "A better" if better else "B better"
+        r = paired(m["score_a"].to_numpy(float), m["score_b"].to_numpy(float), seed=seed, alpha=alpha)
         out.append(
             TaskComparison(
                 task=task,
@@ -105,10 +109,47 @@ def compare(
                 ci_low=r.ci_low,
                 ci_high=r.ci_high,
                 p_value=r.p_value,
+                p_adjusted=r.p_value,
                 test=r.test,
                 n01=r.n01,
                 n10=r.n10,
-                verdict=verdict,
+                verdict="",
             )
         )
     return out
+
+
+def adjust(rows: Sequence[TaskComparison], alpha: float) -> list[TaskComparison]:
+    """The same comparisons with Benjamini-Hochberg p-values over all of them, and verdicts on those."""
+    adj = adjust_pvalues([r.p_value for r in rows])
+    return [
+        replace(
+            r, p_adjusted=float(p), verdict=_VERDICTS[verdict(r.diff, float(p), alpha, r.higher_is_better)]
+        )
+        for r, p in zip(rows, adj, strict=True)
+    ]
+
+
+def compare_many(
+    root: Path,
+    pairs: Sequence[tuple[Side, Side]],
+    *,
+    tasks: list[str] | None = None,
+    alpha: float = 0.05,
+    seed: int = 1234,
+) -> list[list[TaskComparison]]:
+    """Every pair's per-task comparisons, adjusted together: one family of tests per call."""
+    raw = [_compare_raw(root, a, b, tasks, alpha, seed) for a, b in pairs]
+    flat = adjust([r for rows in raw for r in rows], alpha)
+    out, start = [], 0
+    for rows in raw:
+        out.append(flat[start : start + len(rows)])
+        start += len(rows)
+    return out
+
+
+def compare(
+    root: Path, a: Side, b: Side, *, tasks: list[str] | None = None, alpha: float = 0.05, seed: int = 1234
+) -> list[TaskComparison]:
+    """One pair of models, every shared task (or those named), adjusted over those tasks."""
+    return compare_many(root, [(a, b)], tasks=tasks, alpha=alpha, seed=seed)[0]

@@ -39,7 +39,7 @@ from bench.dashboard_data.reading import (
     scan_store,
     signature_key,
 )
-from bench.dashboard_data.small import cascade_curve, good_enough, small_model_table
+from bench.dashboard_data.small import cascade_curve, good_enough, good_enough_all, small_model_table
 
 __all__ = [
     "DEFAULT_SIZE_THRESHOLD",
@@ -54,6 +54,7 @@ __all__ = [
     "default_suite",
     "drilldown_table",
     "good_enough",
+    "good_enough_all",
     "history_changes",
     "history_table",
     "index_dir",

@@ -1,4 +1,5 @@
-"""A model's results on a task across runs, and where a paired test finds a change."""
+"""A model's results on a task across runs, and where a paired test finds a change (the tests
+of all runs shown are one family: Benjamini-Hochberg adjusted, as nightly does)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from bench.analysis import adjust_pvalues, paired
 from bench.dashboard_data.reading import item_credit
-from bench.metrics.stats import paired_comparison
 
 
 def history_table(
@@ -46,8 +47,9 @@ def history_changes(
     """`history` with, per run, the paired comparison against the previous run on shared items.
 
     `scores`: run_id, item_id, score (or correct). Adds prev_run_id, n_shared, diff (this run
-    minus the previous), p_value and `changed` (p < alpha). The first run and runs sharing no item
-    with their predecessor have no test.
+    minus the previous), p_value, p_adjusted (Benjamini-Hochberg over the runs shown) and
+    `changed` (p_adjusted < alpha). The first run and runs sharing no item with their predecessor
+    have no test.
     """
     sc = scores.assign(score=item_credit(scores)).dropna(subset=["score"])
     per_run = {r: g.drop_duplicates("item_id").set_index("item_id")["score"] for r, g in sc.groupby("run_id")}
@@ -67,14 +69,13 @@ def history_changes(
             diffs.append(math.nan)
             pvals.append(math.nan)
             continue
-        r = paired_comparison(
-            a.loc[shared].to_numpy(float), b.loc[shared].to_numpy(float), seed=seed, n_boot=200
-        )
+        r = paired(a.loc[shared].to_numpy(float), b.loc[shared].to_numpy(float), seed=seed)
         diffs.append(r.diff)
         pvals.append(r.p_value)
     out["prev_run_id"] = prev_ids[: len(out)]
     out["n_shared"] = n_sh[: len(out)]
     out["diff"] = diffs[: len(out)]
     out["p_value"] = pvals[: len(out)]
-    out["changed"] = out["p_value"] < alpha
+    out["p_adjusted"] = adjust_pvalues(out["p_value"].to_numpy(float)) if len(out) else []
+    out["changed"] = out["p_adjusted"] < alpha
     return out

@@ -1,4 +1,5 @@
-"""Serving the dashboard: `bench dashboard` runs streamlit on dashboard/app.py."""
+"""Serving the dashboard: `bench dashboard` runs streamlit on the app file inside the package
+(bench/dashboard/app.py), so it works from a wheel as well as from a checkout."""
 
 from __future__ import annotations
 
@@ -11,25 +12,25 @@ from bench.errors import BenchError
 
 
 def app_path() -> Path:
-    """dashboard/app.py of the checkout bench is imported from (an editable install)."""
-    import bench
-
-    return Path(bench.__file__).resolve().parent.parent / "dashboard" / "app.py"
+    """bench/dashboard/app.py of the installed package (a wheel ships it), found without importing
+    the app's package: this data layer does not depend on the pages."""
+    spec = importlib.util.find_spec("bench.dashboard")
+    if spec is None or spec.origin is None:
+        raise BenchError("bench.dashboard is missing from this install; reinstall bench")
+    return Path(spec.origin).resolve().parent / "app.py"
 
 
 def launch(results_dir: str, host: str = "127.0.0.1", port: int = 8501, headless: bool = True) -> int:
     """Serve the dashboard with streamlit until interrupted; returns streamlit's exit code.
 
     The app only reads the store. Raises BenchError (exit 2 in the CLI) when streamlit is not
-    installed or the app file is not there (a non-editable install does not ship dashboard/).
+    installed or the app file is not there (a broken install).
     """
     if importlib.util.find_spec("streamlit") is None:
         raise BenchError("the dashboard needs streamlit, plotly and duckdb: pip install 'bench[dashboard]'")
     app = app_path()
     if not app.is_file():
-        raise BenchError(
-            f"dashboard app not found at {app}; install bench from a checkout (pip install -e .)"
-        )
+        raise BenchError(f"dashboard app not found at {app}; reinstall bench: pip install 'bench[dashboard]'")
     cmd = [
         sys.executable,
         "-m",

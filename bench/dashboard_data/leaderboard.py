@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.report import pareto_front
+from bench.analysis import averaged_tasks, efficiency, first_known, macro_from_rows, pareto_front, z_value
 
 # x axes of the Pareto plots: column of the leaderboard table -> axis title.
 PARETO_AXES: dict[str, str] = {
@@ -23,7 +23,7 @@ PARETO_AXES: dict[str, str] = {
 }
 
 DEFAULT_SIZE_THRESHOLD = 8e9
-Z95 = 1.959963984540054
+Z95 = z_value(0.05)
 
 
 def size_class(params: pd.Series, threshold: float = DEFAULT_SIZE_THRESHOLD) -> pd.Series:
@@ -120,33 +120,21 @@ def tie_ranks(
     return pd.Series(ranks, dtype="Int64")
 
 
-def _wmean(values: pd.Series, weights: pd.Series) -> float:
-    ok = values.notna() & weights.notna()
-    w = weights[ok].astype(float)
-    if not ok.any() or w.sum() == 0:
-        return math.nan
-    return float((values[ok].astype(float) * w).sum() / w.sum())
-
-
-def _first(values: pd.Series) -> Any:
-    v = values.dropna()
-    return v.iloc[0] if len(v) else None
-
-
 def leaderboard_table(selected: pd.DataFrame) -> pd.DataFrame:
     """One row per (model, hardware): every task's primary value with its CI, the suite average,
     the efficiency columns and a CI-aware rank; sorted by rank then average.
 
     The suite average is the macro average over the tasks whose metric is higher-is-better, only
-    for entries with an ok result on all of them. Its CI is the normal interval from the stored
-    standard errors (stderr of a mean of independent means: sqrt(sum se^2) / T), so the page
-    needs no per-item rows; with one task it is that task's own bootstrap CI.
+    for entries with an ok result on all of them. Its interval is bench.analysis.macro_from_rows
+    on the stored rows (stratified Wilson for 0/1 tasks, else normal from the stored standard
+    errors; one task: that task's interval), the same function the terminal leaderboard calls,
+    so the page needs no per-item rows and shows the terminal's numbers.
     Columns per task T: `T`, `T lo`, `T hi`, `T 95% CI` (text); the average is `avg`.
     """
     if selected.empty:
         return pd.DataFrame(columns=["rank", "model", "label", "avg", "avg lo", "avg hi"])
     tasks = list(dict.fromkeys(selected.sort_values("task")["task"]))
-    averaged = sorted(set(selected.loc[selected["higher_is_better"].fillna(True).astype(bool), "task"]))
+    averaged = averaged_tasks(selected)
     rows: list[dict[str, Any]] = []
     for (model, hardware), g in selected.groupby(["model", "hardware"], sort=True, dropna=False):
         row: dict[str, Any] = {"model": model, "hardware": hardware}
@@ -158,32 +146,14 @@ def leaderboard_table(selected: pd.DataFrame) -> pd.DataFrame:
             hi = float(r["ci_high"]) if r is not None and pd.notna(r["ci_high"]) else math.nan
             row[t], row[f"{t} lo"], row[f"{t} hi"] = v, lo, hi
             row[f"{t} 95% CI"] = f"[{lo:.3f}, {hi:.3f}]" if not math.isnan(lo) else ""
-        have = [t for t in averaged if not math.isnan(row[t])]
-        if averaged and len(have) == len(averaged):
-            vals = [row[t] for t in averaged]
-            avg = float(np.mean(vals))
-            if len(averaged) == 1:
-                lo, hi = row[f"{averaged[0]} lo"], row[f"{averaged[0]} hi"]
-            else:
-                se = math.sqrt(sum(float(ok.loc[t, "stderr"] or 0.0) ** 2 for t in averaged)) / len(averaged)
-                lo, hi = avg - Z95 * se, avg + Z95 * se
-        else:
-            avg = lo = hi = math.nan
+        mean = macro_from_rows(g, averaged)
+        avg, lo, hi = (mean.mean, mean.ci_low, mean.ci_high) if mean is not None else (math.nan,) * 3
         row["avg"], row["avg lo"], row["avg hi"] = avg, lo, hi
         row["avg 95% CI"] = f"[{lo:.3f}, {hi:.3f}]" if not math.isnan(lo) else ""
-        row["params"] = _first(g["model_params"])
-        row["size_class"] = _first(g["size_class"]) if "size_class" in g else None
-        row["quant"] = _first(g["quant"])
-        row["backend"] = _first(g["backend"])
-        row["latency_p50"] = _wmean(g["latency_p50"], g["n"])
-        row["latency_p95"] = _wmean(g["latency_p95"], g["n"])
-        row["tokens_per_s"] = _wmean(g["tokens_per_s"], g["n"])
-        row["peak_rss_mb"] = float(g["peak_rss_mb"].max()) if g["peak_rss_mb"].notna().any() else math.nan
-        row["usd_per_1k_items"] = _wmean(g["usd_per_1k_items"], g["n"])
-        row["cost_usd"] = float(g["cost_usd"].sum(min_count=1))
-        row["items"] = int(g["n"].fillna(0).sum())
-        row["errors"] = int(g["n_errors"].fillna(0).sum()) + int((g["status"] != "ok").sum())
-        row["error"] = _first(g["error"])
+        eff = efficiency(g)
+        row["params"] = eff.pop("params")
+        row["size_class"] = first_known(g["size_class"]) if "size_class" in g else None
+        row.update(eff)
         row["run_id"] = str(g.sort_values("run_time")["run_id"].iloc[-1])
         row["runs"] = int(g["run_id"].nunique())
         row["date"] = g["run_time"].max()

@@ -37,6 +37,8 @@ LEADERBOARD_RUN_COLUMNS: list[str] = [
     "stderr",
     "ci_low",
     "ci_high",
+    "ci_method",
+    "n_scored",
     "n",
     "n_errors",
     "model_params",
@@ -176,7 +178,8 @@ def load_primary_runs(
     path: Path | None = None
     if index is True:
         path = (
-            index_dir() / f"runs-index-{hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:16]}.parquet"
+            index_dir()
+            / f"runs-index-v2-{hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:16]}.parquet"
         )
     elif isinstance(index, Path):
         path = index
@@ -255,8 +258,7 @@ def read_samples(
     if tasks is not None:
         te = ds.field("task").isin(list(tasks))
         expr = te if expr is None else expr & te
-    dataset = ds.dataset(sorted(set(files)), schema=store.SAMPLES_SCHEMA, format="parquet")
-    return dataset.to_table(columns=cols, filter=expr).to_pandas()
+    return store.read_samples(sorted(set(files)), cols, expr).to_pandas()  # latest attempts only
 
 
 def read_manifests(root: str | Path, runs: pd.DataFrame, run_ids: Iterable[str]) -> pd.DataFrame:

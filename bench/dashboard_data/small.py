@@ -1,5 +1,6 @@
-"""Is a small model enough? Every model against the best on shared items (paired test), and the
-cascade of a small model handing its unsure items to a large one."""
+"""Is a small model enough? Every model against the best on shared items (paired test, with
+Benjamini-Hochberg adjusted p-values over every task x model on the page), and the cascade of a
+small model handing its unsure items to a large one. The statistics are bench.analysis's."""
 
 from __future__ import annotations
 
@@ -9,24 +10,28 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from bench.analysis import adjust_pvalues, cascade, paired
 from bench.dashboard_data.reading import item_credit
-from bench.metrics.stats import paired_comparison
+
+_COLS = [
+    "model",
+    "value",
+    "params",
+    "usd_per_1k_items",
+    "n_shared",
+    "diff",
+    "p_value",
+    "p_adjusted",
+    "best",
+    "enough",
+]
 
 
-def good_enough(
-    primary: pd.DataFrame, scores: pd.DataFrame, *, alpha: float = 0.05, seed: int = 1234
-) -> pd.DataFrame:
-    """For one task: every model against the best one, paired on the items both scored.
-
-    `primary` has one row per model (model, value, higher_is_better, model_params,
-    usd_per_1k_items); `scores` has model, item_id and score. A model is `enough` when it is not
-    significantly worse than the best: p >= alpha, or its mean difference is not in the worse
-    direction. Errors (null scores) are left out of the pairing.
-    """
+def _against_best(primary: pd.DataFrame, scores: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """One task: each model's paired test against the best, raw p-values (enough decided later)."""
     p = primary[primary["value"].notna()].drop_duplicates("model")
-    cols = ["model", "value", "params", "usd_per_1k_items", "n_shared", "diff", "p_value", "best", "enough"]
     if p.empty:
-        return pd.DataFrame(columns=cols)
+        return pd.DataFrame(columns=[*_COLS, "hib"])
     hib = bool(p["higher_is_better"].fillna(True).iloc[0])
     best = str(p.sort_values("value", ascending=not hib).iloc[0]["model"])
     sc = scores.assign(score=item_credit(scores)).dropna(subset=["score"])
@@ -42,12 +47,8 @@ def good_enough(
         elif len(shared) == 0:
             n, diff, pv = 0, math.nan, math.nan
         else:
-            res = paired_comparison(
-                s.loc[shared].to_numpy(float), ref.loc[shared].to_numpy(float), seed=seed, n_boot=200
-            )
+            res = paired(s.loc[shared].to_numpy(float), ref.loc[shared].to_numpy(float), seed=seed)
             n, diff, pv = res.n, res.diff, res.p_value
-        worse = (diff < 0) if hib else (diff > 0)
-        enough = m == best or (n > 0 and (not pv < alpha or not worse))
         rows.append(
             {
                 "model": m,
@@ -57,23 +58,66 @@ def good_enough(
                 "n_shared": n,
                 "diff": diff,
                 "p_value": pv,
+                "p_adjusted": math.nan,
                 "best": m == best,
-                "enough": bool(enough),
+                "enough": False,
+                "hib": hib,
             }
         )
-    return pd.DataFrame(rows, columns=cols)
+    return pd.DataFrame(rows)
+
+
+def _decide(ge: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """Adjust the p-values of every non-best row together (the best is not tested against itself)
+    and call a model enough unless its adjusted p < alpha in the worse direction."""
+    if ge.empty:
+        return ge
+    tested = np.where(ge["best"].to_numpy(bool), np.nan, ge["p_value"].to_numpy(float))
+    adj = adjust_pvalues(tested)
+    ge = ge.assign(p_adjusted=np.where(ge["best"].to_numpy(bool), 1.0, adj))
+    worse = np.where(ge["hib"].to_numpy(bool), ge["diff"] < 0, ge["diff"] > 0)
+    significant = ge["p_adjusted"].to_numpy(float) < alpha
+    ge["enough"] = ge["best"].to_numpy(bool) | ((ge["n_shared"] > 0).to_numpy() & ~(significant & worse))
+    ge["enough"] = ge["enough"].astype(bool)
+    return ge
+
+
+def good_enough(
+    primary: pd.DataFrame, scores: pd.DataFrame, *, alpha: float = 0.05, seed: int = 1234
+) -> pd.DataFrame:
+    """For one task: every model against the best one, paired on the items both scored.
+
+    `primary` has one row per model (model, value, higher_is_better, model_params,
+    usd_per_1k_items); `scores` has model, item_id and score. A model is `enough` when it is not
+    significantly worse than the best: adjusted p >= alpha (Benjamini-Hochberg over the models
+    of this task), or its mean difference is not in the worse direction. Errors (null scores)
+    are left out of the pairing.
+    """
+    return _decide(_against_best(primary, scores, seed), alpha)[_COLS]
+
+
+def good_enough_all(
+    primary: pd.DataFrame, scores: pd.DataFrame, *, alpha: float = 0.05, seed: int = 1234
+) -> pd.DataFrame:
+    """`good_enough` for every task of `primary`, with a `task` column and the p-values adjusted
+    over all tasks and models at once: the page tests them together, so they are one family."""
+    parts = [
+        _against_best(g, scores[scores["task"] == task], seed).assign(task=task)
+        for task, g in primary.groupby("task", sort=True)
+    ]
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return pd.DataFrame(columns=["task", *_COLS])
+    return _decide(pd.concat(parts, ignore_index=True), alpha)[["task", *_COLS]]
 
 
 def small_model_table(
     primary: pd.DataFrame, scores: pd.DataFrame, *, alpha: float = 0.05, seed: int = 1234
 ) -> pd.DataFrame:
     """Per task: the best model, and the smallest and the cheapest model that is not significantly
-    worse than it (see `good_enough`). `primary`: primary rows of one run; `scores`: its items."""
+    worse than it (see `good_enough_all`). `primary`: primary rows of one run; `scores`: its items."""
     out = []
-    for task, g in primary.groupby("task", sort=True):
-        ge = good_enough(g, scores[scores["task"] == task], alpha=alpha, seed=seed)
-        if ge.empty:
-            continue
+    for task, ge in good_enough_all(primary, scores, alpha=alpha, seed=seed).groupby("task", sort=True):
         ok = ge[ge["enough"]]
         best = ge[ge["best"]].iloc[0]
         by_size = ok.dropna(subset=["params"]).sort_values(["params", "value"], ascending=[True, False])
@@ -91,10 +135,12 @@ def small_model_table(
                 "smallest value": math.nan if sm is None else sm["value"],
                 "smallest params": math.nan if sm is None else sm["params"],
                 "smallest p": math.nan if sm is None else sm["p_value"],
+                "smallest p adj": math.nan if sm is None else sm["p_adjusted"],
                 "cheapest enough": None if ch is None else ch["model"],
                 "cheapest value": math.nan if ch is None else ch["value"],
                 "cheapest $/1k": math.nan if ch is None else ch["usd_per_1k_items"],
                 "cheapest p": math.nan if ch is None else ch["p_value"],
+                "cheapest p adj": math.nan if ch is None else ch["p_adjusted"],
             }
         )
     return pd.DataFrame(out)
@@ -122,23 +168,12 @@ def cascade_curve(
             raise ValueError(f"{label} has duplicate item ids")
     m = a[["item_id", "s", "confidence"]].merge(b[["item_id", "s"]], on="item_id", suffixes=("_slm", "_llm"))
     conf = pd.to_numeric(m["confidence"], errors="coerce").to_numpy(float)
-    s_slm = m["s_slm"].to_numpy(float)
-    s_llm = m["s_llm"].to_numpy(float)
-    rows = []
-    for t in thresholds:
-        keep = conf >= float(t)  # NaN >= t is False: no confidence, defer
-        n = len(m)
-        acc = float(np.where(keep, s_slm, s_llm).mean()) if n else math.nan
-        defer = float(1.0 - keep.mean()) if n else math.nan
-        cost = slm_cost_per_item + defer * llm_cost_per_item
-        rows.append(
-            {
-                "threshold": float(t),
-                "accuracy": acc,
-                "deferral_rate": defer,
-                "cost_per_item": cost,
-                "usd_per_1k_items": cost * 1000.0,
-                "n": n,
-            }
-        )
+    rows = cascade(
+        m["s_slm"].to_numpy(float),
+        m["s_llm"].to_numpy(float),
+        conf,
+        slm_cost_per_item,
+        llm_cost_per_item,
+        thresholds,
+    )
     return pd.DataFrame(rows)

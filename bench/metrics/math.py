@@ -1,43 +1,21 @@
-"""Per-item scores for math word problems: GSM8K (numeric exact match) and MATH-500 (equivalence).
-
-GSM8K follows lm-eval's `gsm8k` task so numbers are comparable with published lm-eval results:
-
-* `strict`: lm-eval's "strict-match" filter, the first `#### N`; when there is none, the first
-  `The answer is N` (the gsm8k-cot strict regex). Differences from lm-eval's regexes, all of them
-  cases lm-eval scores wrong for format reasons only: an optional `$` before the number, the
-  captured answer must contain a digit, and "The answer is N" needs no character after N
-  (gsm8k-cot's `The answer is (...).` ends in a bare `.`, which truncates "The answer is 18" at
-  the very end of the output to "1").
-* `flexible`: lm-eval's "flexible-extract", exactly: the last match of
-  `(-?[$0-9.,]{2,})|(-?[0-9]+)` (so "..." counts as a match, as it does in lm-eval).
-
-Both are compared with lm-eval's exact_match (`regexes_to_ignore: [",", "\\$", "(?s).*#### ",
-"\\.$"]`, ignore_case) and, when that fails, after `normalize_number` (units, currency, percent,
-trailing zeros), so bench's scores are never below lm-eval's and only above them on a numerically
-equal answer.
+"""Per-item scores for math word problems: GSM8K (numeric exact match, in bench/metrics/gsm8k.py,
+re-exported here) and MATH-500 (equivalence).
 
 MATH-500 (minerva_math style) extracts the final answer (last `\\boxed{}`/`\\fbox{}`, else the
 minerva "Final Answer: The final answer is X. I hope it is correct." line) and compares it with
 the reference by mathematical equivalence (math-verify, falling back to sympy), under a time budget
-per item because symbolic simplification can run for minutes on adversarial input. The budget is
-a SIGALRM timer on the main thread (math-verify's own alarms are turned off: they would cancel it);
-off the main thread, where signals cannot be used, the comparison runs in a helper process (spawned
-once, so the caller's main module must be import-safe) that is killed when the budget runs out.
+per item because symbolic simplification can run for minutes on adversarial input (see
+bench/metrics/budget.py; math-verify's own alarms are turned off: they would cancel it).
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
-import multiprocessing
-import multiprocessing.pool
 import re
-import signal
-import threading
-import time
-from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
-from typing import Any, NamedTuple, TypedDict
+from typing import Any, TypedDict
+
+from bench.metrics.budget import call_with_budget, shutdown_helper
+from bench.metrics.gsm8k import GsmExtraction, GsmScore, extract_gsm8k, normalize_number, score_gsm8k
 
 __all__ = [
     "DEFAULT_MATH_BUDGET_S",
@@ -51,109 +29,8 @@ __all__ = [
     "normalize_number",
     "score_gsm8k",
     "score_math",
+    "shutdown_helper",
 ]
-
-# --------------------------------------------------------------------------------------------------
-# GSM8K
-# --------------------------------------------------------------------------------------------------
-
-# A number that contains at least one digit ("...", "," alone are not answers).
-_NUM = r"(-?[.,]*[0-9][0-9.,]*)"
-_STRICT_HASH_RE = re.compile(r"#### ?\$?" + _NUM)
-_STRICT_ANSWER_IS_RE = re.compile(r"[Tt]he answer is:? ?\$?" + _NUM)
-# lm-eval gsm8k flexible-extract, verbatim (group_select -1).
-_FLEXIBLE_RE = re.compile(r"(-?[$0-9.,]{2,})|(-?[0-9]+)")
-# lm-eval gsm8k exact_match regexes_to_ignore, in order.
-_LM_EVAL_IGNORE = [re.compile(p) for p in (",", r"\$", r"(?s).*#### ", r"\.$")]
-
-_CURRENCY = "$€£¥₹"
-_NUMBER_RE = re.compile(
-    rf"""^(?P<s1>[-+−]?)\s*[{_CURRENCY}]?\s*(?P<s2>[-+−]?)\s*
-    (?P<num>\d+(?:\.\d*)?|\.\d+)\s*
-    (?:%|[{_CURRENCY}]|[a-z][a-z/ ]*)?$""",
-    re.VERBOSE,
-)
-
-
-class GsmExtraction(NamedTuple):
-    """The two answers lm-eval's gsm8k filters would extract; None where lm-eval says "[invalid]"."""
-
-    strict: str | None
-    flexible: str | None
-
-
-class GsmScore(TypedDict):
-    exact_match_strict: float
-    exact_match_flexible: float
-    extracted_strict: str | None
-    extracted_flexible: str | None
-
-
-def extract_gsm8k(text: str) -> GsmExtraction:
-    """Extract the strict (`#### N`, else `The answer is N`) and flexible (last number) answers."""
-    m = _STRICT_HASH_RE.search(text) or _STRICT_ANSWER_IS_RE.search(text)
-    strict = m.group(1).strip() if m else None
-    flexible: str | None = None
-    matches = _FLEXIBLE_RE.findall(text)
-    if matches:
-        groups = [g for g in matches[-1] if g]
-        flexible = groups[0].strip() if groups else None
-    return GsmExtraction(strict=strict, flexible=flexible)
-
-
-def _lm_eval_normalize(s: str) -> str:
-    """lm-eval's gsm8k exact_match preprocessing (regexes_to_ignore, then ignore_case)."""
-    for rx in _LM_EVAL_IGNORE:
-        s = rx.sub("", s)
-    return s.lower()
-
-
-def normalize_number(s: str) -> str | None:
-    """Canonical decimal string for a numeric answer, or None if `s` is not a single number.
-
-    Removes what lm-eval's string match trips over although the number is right: thousands
-    commas, currency ("$18", "18$"), a trailing unit word or percent sign ("18 dollars", "18%"),
-    a final period, and trailing zeros ("18.00" -> "18", "18.50" -> "18.5"; "-0" -> "0").
-    Percentages are not divided by 100: GSM8K references write "18" for an answer of 18%.
-    """
-    t = s.strip().lower().replace(",", "").replace("\\$", "$").rstrip(". ")
-    m = _NUMBER_RE.match(t)
-    if m is None:
-        return None
-    signs = (m.group("s1") + m.group("s2")).replace("−", "-")
-    if len(signs) > 1:
-        return None
-    try:
-        value = Decimal(m.group("num"))
-    except InvalidOperation:  # pragma: no cover - the regex only admits valid decimals
-        return None
-    if signs == "-":
-        value = -value
-    if value == 0:
-        return "0"
-    return format(value.normalize(), "f")
-
-
-def _gsm_match(pred: str | None, reference: str) -> bool:
-    if pred is None:
-        return False
-    p, r = _lm_eval_normalize(pred), _lm_eval_normalize(reference)
-    if p == r:
-        return True
-    np_ = normalize_number(p)
-    return np_ is not None and np_ == normalize_number(r)
-
-
-def score_gsm8k(text: str, reference: str) -> GsmScore:
-    """Score one GSM8K output; `reference` may be the full solution ("... #### 72") or "72"."""
-    ex = extract_gsm8k(text)
-    return GsmScore(
-        exact_match_strict=float(_gsm_match(ex.strict, reference)),
-        exact_match_flexible=float(_gsm_match(ex.flexible, reference)),
-        extracted_strict=ex.strict,
-        extracted_flexible=ex.flexible,
-    )
-
 
 # --------------------------------------------------------------------------------------------------
 # MATH-500: answer extraction
@@ -404,81 +281,9 @@ def _equivalent_unbounded(pred: str, reference: str, use_math_verify: bool) -> b
     return _equiv_sympy(a, b)
 
 
-class _BudgetExceeded(BaseException):
-    """Raised from SIGALRM; a BaseException so library `except Exception` blocks cannot swallow it."""
-
-
-def _run_with_alarm(fn: Callable[..., bool], args: tuple[Any, ...], budget_s: float) -> bool | None:
-    def on_alarm(signum: int, frame: object) -> None:
-        raise _BudgetExceeded
-
-    old_handler = signal.signal(signal.SIGALRM, on_alarm)
-    old_delay, old_interval = signal.setitimer(signal.ITIMER_REAL, budget_s)
-    start = time.monotonic()
-    try:
-        try:
-            return fn(*args)
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-    except _BudgetExceeded:
-        return None
-    finally:
-        signal.signal(signal.SIGALRM, old_handler if old_handler is not None else signal.SIG_DFL)
-        if old_delay > 0:  # someone else's timer was running: give it back what is left
-            signal.setitimer(
-                signal.ITIMER_REAL, max(old_delay - (time.monotonic() - start), 1e-3), old_interval
-            )
-
-
-_pool: multiprocessing.pool.Pool | None = None
-_pool_lock = threading.Lock()
-
-
-def _worker_ready() -> bool:
+def _warm_up() -> bool:
     """Load math-verify's grammar in the helper, so that the first item's budget is not spent on it."""
     return _equivalent_unbounded("1/2", "0.5", HAVE_MATH_VERIFY)
-
-
-@atexit.register
-def _shutdown_worker() -> None:
-    """Stop the helper process (if one was started) so no pool outlives the interpreter."""
-    global _pool
-    with _pool_lock:
-        pool, _pool = _pool, None
-    if pool is not None:
-        pool.terminate()
-        pool.join()
-
-
-def _run_in_worker(fn: Callable[..., bool], args: tuple[Any, ...], budget_s: float) -> bool | None:
-    """Off the main thread there is no SIGALRM: run in a helper process and kill it on overrun."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            fresh = multiprocessing.get_context("spawn").Pool(processes=1)
-            try:
-                fresh.apply(_worker_ready)  # pay the interpreter start outside the item's budget
-            except BaseException:
-                fresh.terminate()
-                raise
-            _pool = fresh
-        pool = _pool
-    result = pool.apply_async(fn, args)
-    try:
-        return bool(result.get(timeout=budget_s))
-    except multiprocessing.TimeoutError:
-        with _pool_lock:
-            if _pool is pool:
-                _pool = None
-        pool.terminate()
-        return None
-
-
-def _call_with_budget(fn: Callable[..., bool], args: tuple[Any, ...], budget_s: float) -> bool | None:
-    """fn(*args), or None if it ran longer than budget_s seconds."""
-    if hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():
-        return _run_with_alarm(fn, args, budget_s)
-    return _run_in_worker(fn, args, budget_s)
 
 
 DEFAULT_MATH_BUDGET_S = 5.0
@@ -496,7 +301,7 @@ def is_math_equiv(
     if not budget_s > 0:
         raise ValueError(f"budget_s must be positive, got {budget_s}")
     mv = HAVE_MATH_VERIFY if use_math_verify is None else use_math_verify and HAVE_MATH_VERIFY
-    return bool(_call_with_budget(_equivalent_unbounded, (pred, reference, mv), budget_s))
+    return bool(call_with_budget(_equivalent_unbounded, (pred, reference, mv), budget_s, warmup=_warm_up))
 
 
 def score_math(text: str, reference: str, *, budget_s: float = DEFAULT_MATH_BUDGET_S) -> MathScore:

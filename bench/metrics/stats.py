@@ -1,7 +1,9 @@
 """Uncertainty for every number bench reports: means with standard errors and bootstrap CIs,
 macro averages over tasks, paired model comparisons and latency percentiles.
 
-All functions are pure: the same inputs and seed give the same outputs, so a report can be
+These are the primitives; the views (runs rows, terminal, compare, nightly, dashboard) call
+bench.analysis, which picks among them (Wilson for 0/1 scores, this bootstrap otherwise) so every
+view shows the same interval. All functions are pure: the same inputs and seed give the same outputs, so a report can be
 regenerated bit for bit from stored per-item scores. Bootstraps are vectorized and drawn in
 chunks, which keeps them fast without a Python loop per resample and bounds memory on large
 item counts. The chunking does not change the random stream, so results do not depend on it.

@@ -9,7 +9,6 @@ import base64
 import contextlib
 import itertools
 import json
-import socket
 import subprocess
 import tempfile
 import time
@@ -19,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import websockets
+
+from tests.browser.serving import free_port
 
 # The flags of docs/ENVIRONMENT.md that make headless Chromium work in this sandbox.
 HEADLESS_FLAGS = [
@@ -31,12 +32,6 @@ HEADLESS_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Page:

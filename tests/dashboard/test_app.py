@@ -30,7 +30,7 @@ from bench import store
 from bench.config import parse_suite
 from bench.runner import NullDisplay, execute, plan_run
 
-APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+APP = Path(__file__).resolve().parents[2] / "bench" / "dashboard" / "app.py"  # what `bench dashboard` serves
 RUN1, RUN2 = "20260105T010000Z-aaa001", "20260106T010000Z-aaa002"
 N_ITEMS = 40
 
@@ -523,6 +523,40 @@ def test_good_enough_uses_paired_tests_against_the_best() -> None:
     assert ge.loc["S", "p_value"] == pytest.approx(binomtest(0, 2, 0.5).pvalue)
     t = dd.small_model_table(primary, scores.assign(task="t"))
     assert t.iloc[0]["smallest enough"] == "S" and t.iloc[0]["cheapest enough"] == "S"
+
+
+def test_small_model_verdicts_use_p_values_adjusted_over_every_task() -> None:
+    """On t1 S loses 6 discordant items to L (McNemar p = 2/2^6 = 0.03125 alone); t2 is a tie. The
+    page tests both tasks at once: Benjamini-Hochberg gives t1 0.03125 * 2 / 1 = 0.0625, so S is
+    enough once the family is counted, though not on t1 alone."""
+    ids = [f"i{k}" for k in range(20)]
+    rows = []
+    for task, small in (("t1", [0.0] * 6 + [1.0] * 14), ("t2", [1.0] * 20)):
+        rows += [{"task": task, "model": "L", "item_id": i, "score": 1.0} for i in ids]
+        rows += [
+            {"task": task, "model": "S", "item_id": i, "score": s} for i, s in zip(ids, small, strict=True)
+        ]
+    scores = pd.DataFrame(rows)
+    means = scores.groupby(["task", "model"])["score"].mean()
+    primary = pd.DataFrame(
+        [
+            {"task": t, "model": m, "value": means[(t, m)], "higher_is_better": True, "model_params": p,
+             "usd_per_1k_items": c}
+            for t in ("t1", "t2")
+            for m, p, c in (("L", 7e10, 1.0), ("S", 1e8, 0.01))
+        ]
+    )  # fmt: skip
+    alone = dd.good_enough(primary[primary.task == "t1"], scores[scores.task == "t1"]).set_index("model")
+    assert alone.loc["S", "p_value"] == pytest.approx(binomtest(0, 6, 0.5).pvalue) == pytest.approx(0.03125)
+    assert alone.loc["S", "p_adjusted"] == pytest.approx(0.03125) and not alone.loc["S", "enough"]
+    every = dd.good_enough_all(primary, scores).set_index(["task", "model"])
+    assert every.loc[("t1", "S"), "p_value"] == pytest.approx(0.03125)
+    assert every.loc[("t1", "S"), "p_adjusted"] == pytest.approx(0.0625) and every.loc[("t1", "S"), "enough"]
+    assert every.loc[("t2", "S"), "p_adjusted"] == pytest.approx(1.0)
+    table = dd.small_model_table(primary, scores).set_index("task")
+    assert table.loc["t1", "smallest enough"] == "S" and table.loc["t1", "smallest p adj"] == pytest.approx(
+        0.0625
+    )
 
 
 def test_pair_filter_and_errors() -> None:
