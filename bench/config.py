@@ -8,17 +8,44 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
+from pydantic import BaseModel, Discriminator, Field, Tag, ValidationError, model_validator
 
+import bench.backends  # registers the built-in backends
+import bench.tasks  # noqa: F401  (registers the built-in task kinds)
 from bench.errors import ConfigError
-from bench.registry import did_you_mean
+from bench.registry import BACKENDS, TASKS, did_you_mean, load_plugins
+from bench.specs.base import (
+    DatasetRef,
+    DatasetTaskSpec,
+    FieldMap,
+    GenFieldMap,
+    HubDataset,
+    LocalDataset,
+    ModelSpecBase,
+    Strict,
+    TaskSpecBase,
+)
+from bench.specs.load import LoadSpec
 
+__all__ = [
+    "DatasetRef",
+    "Defaults",
+    "FieldMap",
+    "GenFieldMap",
+    "Hardware",
+    "HubDataset",
+    "LocalDataset",
+    "ModelSpec",
+    "Suite",
+    "TaskSpec",
+    "load_suite",
+    "parse_suite",
+]
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+load_plugins()  # before the unions below are built from the registries
 
 
 # ---------------------------------------------------------------- hardware and defaults
@@ -46,265 +73,34 @@ class Defaults(Strict):
 # ---------------------------------------------------------------- models
 
 
-class Price(Strict):
-    input_per_mtok: float = Field(default=0.0, ge=0)
-    output_per_mtok: float = Field(default=0.0, ge=0)
-
-
-class _ModelBase(Strict):
-    name: str = Field(min_length=1)
-    price: Price | None = None
-    max_memory_mb: float | None = Field(
-        default=None, gt=0, description="kill the model's worker when its resident memory exceeds this"
-    )
-
-
-class LlamaCppModel(_ModelBase):
-    """A GGUF model run in process by llama-cpp-python. Catalog names need no path."""
-
-    backend: Literal["llamacpp"] = "llamacpp"
-    path: str | None = Field(default=None, description="a GGUF file; catalog models resolve it themselves")
-    n_ctx: int = Field(default=2048, ge=64)
-    n_threads: int | None = Field(default=None, ge=1, description="decode threads; default: cores - 1")
-    n_threads_batch: int | None = Field(default=None, ge=1, description="prompt threads; default: n_threads")
-    n_batch: int = Field(default=512, ge=1)
-
-
-class FakeModel(_ModelBase):
-    """A scripted model for testing the harness itself; never a stand-in for a real backend."""
-
-    backend: Literal["fake"]
-    accuracy: float = Field(default=0.5, ge=0, le=1, description="chance of ranking the gold choice first")
-    fail_items: list[str] = Field(default_factory=list, description="item ids that raise an error")
-    delay_s: float = Field(default=0.0, ge=0)
-    crash_items: list[str] = Field(default_factory=list, description="item ids that SIGKILL the worker")
-
-
-PRESETS = ("openai", "vllm", "llamacpp-server", "ollama", "tgi", "nim", "github-models", "azure-ai")
-
-
-class OpenAIModel(_ModelBase):
-    """Any OpenAI-compatible server: vLLM serve, llama.cpp server, Ollama, TGI, NIM, hosted APIs."""
-
-    backend: Literal["openai"]
-    model: str = Field(min_length=1, description="the model id the server knows")
-    preset: (
-        Literal["openai", "vllm", "llamacpp-server", "ollama", "tgi", "nim", "github-models", "azure-ai"]
-        | None
-    ) = Field(default=None, description="fills base_url, api_key_env and endpoint for a known server")
-    base_url: str | None = Field(default=None, description="e.g. http://127.0.0.1:8000/v1")
-    base_url_env: str | None = Field(default=None, description="read base_url from this environment variable")
-    api_key_env: str | None = Field(
-        default=None, description="read the API key from this environment variable"
-    )
-    endpoint: Literal["auto", "completions", "chat"] = Field(
-        default="auto", description="auto: /v1/completions when the server has it, else /v1/chat/completions"
-    )
-    max_concurrency: int = Field(default=4, ge=1, description="requests in flight (throughput mode)")
-    timeout_s: float = Field(default=120.0, gt=0, description="per request")
-    max_retries: int = Field(default=5, ge=0, description="on 429, 5xx, timeouts and connection errors")
-    params: int | None = Field(default=None, ge=1, description="parameter count, for the leaderboard")
-    extra_body: dict[str, Any] = Field(default_factory=dict, description="extra fields for every request")
-
-
-class VLLMModel(_ModelBase):
-    """vLLM in process (`vllm.LLM`), on GPUs."""
-
-    backend: Literal["vllm"]
-    model: str = Field(min_length=1, description="a hub id or a local folder")
-    tensor_parallel_size: int = Field(default=1, ge=1)
-    gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
-    dtype: str = "auto"
-    max_model_len: int | None = Field(default=None, ge=64)
-    quantization: str | None = None
-    trust_remote_code: bool = False
-    enforce_eager: bool = False
-    params: int | None = Field(default=None, ge=1)
-
-
-class TransformersModel(_ModelBase):
-    """Hugging Face transformers (torch), on CPU or CUDA."""
-
-    backend: Literal["transformers"]
-    model: str = Field(min_length=1, description="a hub id or a local folder")
-    device: str = Field(default="auto", description="auto, cpu, cuda or cuda:N")
-    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
-    batch_size: int = Field(default=8, ge=1, description="sequences per forward pass")
-    max_length: int | None = Field(default=None, ge=16, description="context length; default: the model's")
-    trust_remote_code: bool = False
-    gguf_file: str | None = Field(default=None, description="load this GGUF file of the repo (dequantized)")
-
-
-class OnnxGenAIModel(_ModelBase):
-    """ONNX Runtime GenAI (a folder with genai_config.json), the CPU/edge route."""
-
-    backend: Literal["onnxruntime-genai"]
-    path: str = Field(min_length=1, description="the model folder made by onnxruntime_genai's builder")
-    execution_provider: str = Field(default="cpu", description="cpu, cuda, dml, ...")
-    max_length: int | None = Field(default=None, ge=16)
-
-
-MODEL_BACKENDS = ("llamacpp", "openai", "vllm", "transformers", "onnxruntime-genai", "fake")
-
-
 def _model_tag(v: Any) -> str:
     if isinstance(v, dict):
         return str(v.get("backend", "llamacpp"))
     return str(getattr(v, "backend", "llamacpp"))
 
 
-ModelSpec = Annotated[
-    Annotated[LlamaCppModel, Tag("llamacpp")]
-    | Annotated[OpenAIModel, Tag("openai")]
-    | Annotated[VLLMModel, Tag("vllm")]
-    | Annotated[TransformersModel, Tag("transformers")]
-    | Annotated[OnnxGenAIModel, Tag("onnxruntime-genai")]
-    | Annotated[FakeModel, Tag("fake")],
-    Discriminator(_model_tag, custom_error_type="backend", custom_error_message="unknown backend"),
-]
+def _tagged_union(plugins: list[Any]) -> Any:
+    """`A | B | ...` of the plugins' spec classes, each tagged with its registered name."""
+    members = tuple(Annotated[p.spec, Tag(p.name)] for p in plugins)
+    return Union[members] if len(members) > 1 else members[0]  # noqa: UP007 (built at run time)
 
 
-# ---------------------------------------------------------------- datasets and tasks
+if TYPE_CHECKING:
+    ModelSpec = ModelSpecBase
+else:  # every registered backend, built-in or plugin
+    ModelSpec = Annotated[
+        _tagged_union(BACKENDS.values()),
+        Discriminator(_model_tag, custom_error_type="backend", custom_error_message="unknown backend"),
+    ]
 
 
-class LocalDataset(Strict):
-    """A local jsonl / json / csv / parquet file."""
-
-    path: str
-    format: Literal["auto", "jsonl", "json", "csv", "parquet"] = "auto"
+# ---------------------------------------------------------------- tasks
 
 
-class HubDataset(Strict):
-    """A Hugging Face hub dataset, loaded with `datasets` (needs the hub)."""
-
-    hub: str
-    config: str | None = None
-    split: str = "test"
-    revision: str | None = None
-
-
-DatasetRef = str | LocalDataset | HubDataset
-
-
-class FieldMap(Strict):
-    """Where a custom dataset keeps the parts of a multiple-choice item."""
-
-    id: str | None = None
-    question: str = "question"
-    choices: str = "choices"
-    answer: str = "answer"
-
-
-class _TaskBase(Strict):
-    name: str = Field(min_length=1)
-    dataset: DatasetRef
-    split: str | None = Field(default=None, description="catalog split; default: the dataset's own")
-    limit: int | None = Field(default=None, ge=1)
-    num_fewshot: int | None = Field(default=None, ge=0)
-    seed: int | None = None
-    batch_size: int | None = Field(default=None, ge=1)
-    mode: Literal["throughput", "latency"] | None = None
-
-
-class _Generative(Strict):
-    """Options shared by the tasks that ask the model to write."""
-
-    prompt: str | None = Field(default=None, description="Jinja template of the request; default: the kind's")
-    max_tokens: int | None = Field(default=None, ge=1, description="generation limit; default: the kind's")
-    stop: list[str] | None = Field(default=None, description="stop sequences; default: the kind's")
-    chat: Literal["auto", "always", "never"] = Field(
-        default="auto", description="wrap the prompt in the model's chat template: auto = when it has one"
-    )
-    system: str | None = Field(default=None, description="system message when the chat template is used")
-    cot: bool = Field(default=False, description="ask for step-by-step reasoning before the answer")
-
-
-class MCQTask(_TaskBase, _Generative):
-    """Multiple choice: by log-likelihood of each choice (lm-eval's acc / acc_norm), or asked
-    generatively ("answer with the letter") for backends that give no log-likelihoods."""
-
-    kind: Literal["mcq"]
-    method: Literal["loglikelihood", "generate", "auto"] = Field(
-        default="auto", description="auto: log-likelihoods where the backend gives them, else generate"
-    )
-    fields: FieldMap | None = Field(default=None, description="for custom datasets: where the parts are")
-    target_delimiter: str = " "
-    fewshot_delimiter: str = "\n\n"
-    fewshot_sampler: Literal["random", "first_n"] | None = Field(
-        default=None,
-        description="how shots are drawn: seeded random, or the first n (lm-eval's MMLU); "
-        "default: first_n from a dedicated few-shot split, else random",
-    )
-
-
-class GenFieldMap(Strict):
-    """Where a custom dataset keeps the parts of a generative item."""
-
-    id: str | None = None
-    input: str = Field(default="question", description="the question / document")
-    target: str = Field(default="answer", description="the reference answer / summary (a list for QA)")
-    context: str | None = Field(default=None, description="QA: the passage")
-
-
-class MathTask(_TaskBase, _Generative):
-    """Math word problems: gsm8k (numbers; strict and flexible match) or math500 (LaTeX, equivalence)."""
-
-    kind: Literal["math"]
-    answer_format: Literal["number", "latex"] | None = Field(
-        default=None, description="how answers compare; default: number for gsm8k, latex for math500"
-    )
-    fields: GenFieldMap | None = None
-
-
-class SummarizeTask(_TaskBase, _Generative):
-    """Documents in, summaries out, scored with ROUGE-1/2/L, output length and compression ratio."""
-
-    kind: Literal["summarize"]
-    fields: GenFieldMap | None = None
-
-
-class QATask(_TaskBase, _Generative):
-    """Extractive question answering (squad, drop) scored by exact match and token F1."""
-
-    kind: Literal["qa"]
-    fields: GenFieldMap | None = None
-
-
-class PerplexityTask(_TaskBase):
-    """Log-likelihood of whole texts: bits per byte, byte and word perplexity."""
-
-    kind: Literal["perplexity"]
-    text_field: str | None = Field(
-        default=None, description="the field with the text; default: the dataset's"
-    )
-    max_chars: int | None = Field(
-        default=None, ge=1, description="truncate each text to this many characters"
-    )
-
-
-class LmEvalTask(Strict):
-    """An lm-eval-harness task (its prompts, filters and metrics) run through bench's backends."""
-
-    kind: Literal["lm_eval"]
-    name: str = Field(min_length=1)
-    task: str = Field(min_length=1, description="the lm-eval task name")
-    include_path: str | None = Field(default=None, description="a folder of extra lm-eval task YAMLs")
-    include_defaults: bool = Field(
-        default=False, description="also index lm-eval's 14k built-in tasks (slow)"
-    )
-    limit: int | None = Field(default=None, ge=1)
-    num_fewshot: int | None = Field(default=None, ge=0)
-    seed: int | None = None
-    batch_size: int | None = Field(default=None, ge=1)
-    mode: Literal["throughput", "latency"] | None = None
-
-
-TASK_KINDS = ("mcq", "math", "summarize", "qa", "perplexity", "lm_eval")
-
-TaskSpec = Annotated[
-    MCQTask | MathTask | SummarizeTask | QATask | PerplexityTask | LmEvalTask, Field(discriminator="kind")
-]
-AnyTask = MCQTask | MathTask | SummarizeTask | QATask | PerplexityTask | LmEvalTask
+if TYPE_CHECKING:
+    TaskSpec = TaskSpecBase
+else:  # every registered task kind, built-in or plugin
+    TaskSpec = Annotated[_tagged_union(TASKS.values()), Field(discriminator="kind")]
 
 
 # ---------------------------------------------------------------- suite
@@ -317,6 +113,7 @@ class Suite(Strict):
     hardware: Hardware = Hardware()
     models: list[ModelSpec] = Field(min_length=1)
     tasks: list[TaskSpec] = Field(min_length=1)
+    load: LoadSpec | None = None  # `bench load`: the sweep's levels and SLOs (bench.load)
 
     @model_validator(mode="after")
     def _unique_names(self) -> Suite:
@@ -332,12 +129,15 @@ class Suite(Strict):
         return self
 
     def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        data = self.model_dump(mode="json")
+        if data.get("load") is None:  # suites without a load block keep the hash they always had
+            data.pop("load", None)
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     def suite_hash(self) -> str:
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
 
-    def effective_task(self, task: AnyTask) -> dict[str, Any]:
+    def effective_task(self, task: TaskSpecBase) -> dict[str, Any]:
         """A task's settings with the suite defaults filled in."""
         d = self.defaults
         return {
@@ -358,7 +158,7 @@ def _fmt_loc(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in MODEL_BACKENDS or part in TASK_KINDS:
+        elif part in BACKENDS or part in TASKS:
             continue  # union tags add noise, the user never wrote them
         elif isinstance(part, str) and part.startswith(("function-", "str", "LocalDataset", "HubDataset")):
             continue
@@ -378,18 +178,8 @@ def _models_in(ann: Any) -> list[type[BaseModel]]:
 
 
 _TAGGED: dict[str, type[BaseModel]] = {
-    "llamacpp": LlamaCppModel,
-    "openai": OpenAIModel,
-    "vllm": VLLMModel,
-    "transformers": TransformersModel,
-    "onnxruntime-genai": OnnxGenAIModel,
-    "fake": FakeModel,
-    "mcq": MCQTask,
-    "math": MathTask,
-    "summarize": SummarizeTask,
-    "qa": QATask,
-    "perplexity": PerplexityTask,
-    "lm_eval": LmEvalTask,
+    **{p.name: p.spec for p in BACKENDS.values()},
+    **{p.name: p.spec for p in TASKS.values()},
 }
 
 
@@ -419,13 +209,13 @@ def _explain(err: Any) -> str:
         return f"{_fmt_loc(loc)}: unknown field{'; ' + hint if hint else ''}"
     if typ == "backend":
         return f"{_fmt_loc(loc)}.backend: unknown backend {err['input'].get('backend')!r}; " + did_you_mean(
-            str(err["input"].get("backend")), MODEL_BACKENDS
+            str(err["input"].get("backend")), BACKENDS.names()
         )
     if typ == "union_tag_invalid":
         tag = err.get("ctx", {}).get("tag")
-        return f"{_fmt_loc(loc)}.kind: unknown task kind {tag!r}; {did_you_mean(str(tag), TASK_KINDS)}"
+        return f"{_fmt_loc(loc)}.kind: unknown task kind {tag!r}; {did_you_mean(str(tag), TASKS.names())}"
     if typ == "union_tag_not_found":
-        return f"{_fmt_loc(loc)}.kind: missing; allowed: {', '.join(TASK_KINDS)}"
+        return f"{_fmt_loc(loc)}.kind: missing; allowed: {', '.join(p.name for p in TASKS.values())}"
     if typ == "missing":
         return f"{_fmt_loc(loc)}: required field is missing"
     return f"{_fmt_loc(loc)}: {err['msg']}"
@@ -442,10 +232,48 @@ def parse_suite(data: Any, source: str = "<suite>") -> Suite:
         first = sorted(errs, key=lambda x: (x["type"] in ("union_tag_not_found",), -len(x["loc"])))[0]
         more = f" (+{len(errs) - 1} more)" if len(errs) > 1 else ""
         raise ConfigError(f"{source}: {_explain(first)}{more}") from None
-    from bench.catalog import check_suite_names
-
-    check_suite_names(suite, source)
+    _check_names(suite, source)
     return suite
+
+
+def _check_names(suite: Suite, source: str) -> None:
+    """Names that pydantic cannot check: catalog models without a path, catalog datasets."""
+    from bench.catalog import DATASETS, MODELS, dataset_names
+
+    for i, m in enumerate(suite.models):
+        if m.backend == "llamacpp" and getattr(m, "path", None) is None and m.name not in MODELS:
+            raise ConfigError(
+                f"{source}: models[{i}].name: {m.name!r} is not a catalog model and has no path; "
+                f"{did_you_mean(m.name, list(MODELS))}"
+            )
+        if (
+            m.backend in ("vllm", "transformers")
+            and getattr(m, "model", None) is None
+            and m.name not in MODELS
+        ):
+            raise ConfigError(
+                f"{source}: models[{i}].name: {m.name!r} is not a catalog model and has no model "
+                f"(a hub id or folder); {did_you_mean(m.name, list(MODELS))}"
+            )
+    for i, t in enumerate(suite.tasks):
+        if not isinstance(t, DatasetTaskSpec) or not isinstance(t.dataset, str):
+            continue  # kinds without a dataset (lm_eval), local files, hub datasets
+        if t.dataset not in DATASETS:
+            raise ConfigError(
+                f"{source}: tasks[{i}].dataset: unknown dataset {t.dataset!r}; {did_you_mean(t.dataset, dataset_names())}"
+            )
+        if t.split is not None and (problem := DATASETS[t.dataset].split_error(t.split)):
+            raise ConfigError(f"{source}: tasks[{i}].split: {problem}")
+        kind = DATASETS[t.dataset].kind
+        kinds = TASKS.get(t.kind).dataset_kinds
+        if kind not in kinds:
+            usable = ", ".join(
+                n for n, d in sorted(DATASETS.items()) if d.kind in kinds and not n.startswith("mmlu_")
+            )
+            raise ConfigError(
+                f"{source}: tasks[{i}].dataset: {t.dataset!r} is a {kind} dataset, not usable by a task of kind "
+                f"{t.kind!r} (usable: {usable or 'none of the catalog'})"
+            )
 
 
 def load_suite(path: str | Path) -> Suite:

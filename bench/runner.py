@@ -149,7 +149,7 @@ class RunResult:
 
 
 @contextlib.contextmanager
-def _run_lock(directory: Path) -> Iterator[None]:
+def run_lock(directory: Path) -> Iterator[None]:
     """One writer per run directory: a second `bench run --resume` of the same run waits for none,
     it fails. Other runs (other directories) write side by side freely."""
     import fcntl
@@ -171,7 +171,7 @@ def _run_lock(directory: Path) -> Iterator[None]:
 
 
 def execute(plan: RunPlan, display: Display, *, executor: Executor = "process") -> RunResult:
-    with _run_lock(plan.dir):
+    with run_lock(plan.dir):
         try:
             return _execute(plan, display, executor)
         finally:
@@ -218,10 +218,19 @@ def _run_in_process(job: ModelJob, display: Display, max_memory_mb: float | None
 
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    proc = ctx.Process(target=worker_main, args=(job, q), name=f"bench-{job.model}", daemon=True)
+    # Not daemonic: engines such as vLLM start their own child processes, which a daemonic process
+    # may not ("daemonic processes are not allowed to have children"). The worker still dies with
+    # this process (PDEATHSIG, set in worker_main), and _reap ends whatever it left behind.
+    proc = ctx.Process(target=worker_main, args=(job, q), name=f"bench-{job.model}", daemon=False)
     proc.start()
     error: str | None = None
     watched = psutil.Process(proc.pid)
+    family: dict[int, psutil.Process] = {}
+
+    def note_children() -> None:
+        """Remember the worker's descendants while it lives: once it is killed they are orphans."""
+        with contextlib.suppress(psutil.Error):
+            family.update({c.pid: c for c in watched.children(recursive=True)})
 
     def over_limit() -> bool:
         """The memory limit, enforced from outside: the worker is killed the moment it exceeds it."""
@@ -234,6 +243,7 @@ def _run_in_process(job: ModelJob, display: Display, max_memory_mb: float | None
             return False
         if rss <= max_memory_mb:
             return False
+        note_children()
         proc.kill()
         error = f"worker for {job.model} exceeded its memory limit of {max_memory_mb:.0f} MB (resident {rss:.0f} MB)"
         display.handle({"type": "model_error", "model": job.model, "error": error})
@@ -254,14 +264,18 @@ def _run_in_process(job: ModelJob, display: Display, max_memory_mb: float | None
     try:
         while proc.is_alive():
             drain(block=True)
+            note_children()
             if over_limit():
                 break
         proc.join()
         drain(block=False)
     except KeyboardInterrupt:
+        note_children()
         proc.terminate()
         proc.join(5)
         raise
+    finally:
+        _reap(family.values())
     if proc.exitcode != 0 and error is None:
         code = proc.exitcode or 0
         why = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
@@ -279,10 +293,23 @@ def _run_in_process(job: ModelJob, display: Display, max_memory_mb: float | None
     return error if proc.exitcode != 0 or error else None
 
 
+def _reap(procs: Any) -> None:
+    """Kill the worker's descendants that outlived it (an engine's children after a crash or kill)."""
+    import psutil
+
+    alive = []
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            if p.is_running():
+                p.kill()
+                alive.append(p)
+    psutil.wait_procs(alive, timeout=5)
+
+
 def _record_crash(plan: RunPlan, spec: Any, err: str) -> None:
     """Tasks of a crashed model that have no summary get an error summary, so the failure is visible."""
     from bench.summary import error_summary
-    from bench.tasks import task_dataset, task_primary_metric
+    from bench.tasks import task_dataset, task_primary
 
     job = ModelJob({}, spec.name, str(plan.dir), plan.manifest)
     for t in plan.suite.tasks:
@@ -290,7 +317,7 @@ def _record_crash(plan: RunPlan, spec: Any, err: str) -> None:
         if (plan.dir / f"runs-{writer.stem}.parquet").exists():
             continue
         base = base_columns(job, plan.suite, spec, t, t.kind, task_dataset(t))
-        writer.write_summary(error_summary(base, task_primary_metric(t), err))
+        writer.write_summary(error_summary(base, task_primary(t), err))
 
 
 def default_results_dir() -> Path:

@@ -6,7 +6,9 @@ Layout: <root>/<suite>/<YYYY-MM-DD>/<run_id>/
     runs-<model>-<task>.parquet           one row per metric of (model, task), rewritten at task end
     summary.parquet                       every runs-* row of the run in one file, written at run end
 Every file is written under a dot-prefixed temporary name and renamed into place, so a killed run
-never leaves a broken file; a resumed run skips the (model, task, item) rows already stored.
+never leaves a broken file. A resumed run skips the (model, task, item) rows already answered and
+re-runs the ones stored with an error; every reader goes through `read_samples`, which keeps one row
+per (run, model, task, item): its latest attempt.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,109 +28,35 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from bench.errors import BenchError
+from bench.schema import RUNS_SCHEMA, SAMPLES_SCHEMA, SCHEMA_VERSION
 
-SCHEMA_VERSION = 1
-
-_RUN_COLS: list[tuple[str, pa.DataType]] = [
-    ("run_id", pa.string()),
-    ("suite", pa.string()),
-    ("suite_hash", pa.string()),
-    ("seed", pa.int64()),
-    ("bench_version", pa.string()),
-    ("git_sha", pa.string()),
-    ("hardware", pa.string()),
-    ("task", pa.string()),
-    ("task_kind", pa.string()),
-    ("dataset", pa.string()),
-    ("model", pa.string()),
-    ("backend", pa.string()),
+__all__ = [
+    "RUNS_SCHEMA",
+    "SAMPLES_SCHEMA",
+    "SAMPLE_KEY",
+    "SCHEMA_VERSION",
+    "SUMMARY_FILE",
+    "RunWriter",
+    "Samples",
+    "consolidate",
+    "consolidate_store",
+    "find_run",
+    "list_runs",
+    "new_run_id",
+    "prune",
+    "read_manifest",
+    "read_samples",
+    "rows_to_table",
+    "run_dir",
+    "runs_dataset",
+    "runs_sources",
+    "safe_name",
+    "samples_dataset",
+    "try_consolidate",
+    "write_json",
+    "write_manifest",
+    "write_table",
 ]
-
-SAMPLES_SCHEMA = pa.schema(
-    _RUN_COLS
-    + [
-        ("item_id", pa.string()),
-        ("item_index", pa.int64()),
-        ("method", pa.string()),
-        ("prompt_hash", pa.string()),
-        ("prompt", pa.string()),
-        ("prediction", pa.string()),
-        ("pred_index", pa.int64()),
-        ("reference", pa.string()),
-        ("gold_index", pa.int64()),
-        ("correct", pa.bool_()),
-        ("score", pa.float64()),
-        ("scores", pa.map_(pa.string(), pa.float64())),
-        ("choice_logliks", pa.list_(pa.float64())),
-        ("confidence", pa.float64()),
-        ("gold_prob", pa.float64()),
-        ("raw_output", pa.string()),
-        ("extracted", pa.string()),
-        ("input_tokens", pa.int64()),
-        ("output_tokens", pa.int64()),
-        ("tokens_evaluated", pa.int64()),
-        ("ttft_s", pa.float64()),
-        ("latency_s", pa.float64()),
-        ("tpot_s", pa.float64()),
-        ("wall_s", pa.float64()),
-        ("energy_j", pa.float64()),
-        ("mode", pa.string()),
-        ("concurrency", pa.int64()),
-        ("warmup", pa.bool_()),
-        ("error", pa.string()),
-        ("started_at", pa.timestamp("us", tz="UTC")),
-    ]
-)
-
-RUNS_SCHEMA = pa.schema(
-    _RUN_COLS
-    + [
-        ("status", pa.string()),
-        ("error", pa.string()),
-        ("metric", pa.string()),
-        ("primary", pa.bool_()),
-        ("higher_is_better", pa.bool_()),
-        ("value", pa.float64()),
-        ("stderr", pa.float64()),
-        ("ci_low", pa.float64()),
-        ("ci_high", pa.float64()),
-        ("n", pa.int64()),
-        ("n_errors", pa.int64()),
-        ("num_fewshot", pa.int64()),
-        ("item_limit", pa.int64()),
-        ("model_params", pa.int64()),
-        ("quant", pa.string()),
-        ("model_file_mb", pa.float64()),
-        ("latency_p50", pa.float64()),
-        ("latency_p90", pa.float64()),
-        ("latency_p95", pa.float64()),
-        ("latency_p99", pa.float64()),
-        ("ttft_p50", pa.float64()),
-        ("ttft_p90", pa.float64()),
-        ("tokens_per_s", pa.float64()),
-        ("prompt_tokens_per_s", pa.float64()),
-        ("decode_tokens_per_s", pa.float64()),
-        ("items_per_s", pa.float64()),
-        ("wall_s", pa.float64()),
-        ("load_s", pa.float64()),
-        ("mode", pa.string()),
-        ("concurrency", pa.int64()),
-        ("device", pa.string()),
-        ("peak_rss_mb", pa.float64()),
-        ("rss_sampled_peak_mb", pa.float64()),
-        ("gpu_peak_mb", pa.float64()),
-        ("energy_j", pa.float64()),
-        ("usd_per_hour", pa.float64()),
-        ("cost_usd", pa.float64()),
-        ("usd_per_1k_items", pa.float64()),
-        ("usd_per_correct", pa.float64()),
-        ("started_at", pa.timestamp("us", tz="UTC")),
-        ("finished_at", pa.timestamp("us", tz="UTC")),
-        ("python_version", pa.string()),
-        ("packages", pa.string()),  # JSON: {"llama-cpp-python": "0.3.36", ...}
-        ("hardware_info", pa.string()),  # JSON: cpu, cores, memory, os, gpu
-    ]
-)
 
 
 def safe_name(name: str) -> str:
@@ -219,22 +148,44 @@ class RunWriter:
     def sample_files(self) -> list[Path]:
         return sorted(self.dir.glob(f"samples-{self.stem}-*.parquet"))
 
+    def attempts(self) -> dict[str, tuple[int, bool]]:
+        """Each stored item's latest attempt number and whether it was answered (no error)."""
+        t = self.read_samples(["item_id", "attempt", "error"])
+        return {
+            i: (a or 1, e is None)
+            for i, a, e in zip(*(t.column(c).to_pylist() for c in t.column_names), strict=True)
+        }
+
     def done_items(self) -> set[str]:
-        files = self.sample_files()
-        if not files:
-            return set()
-        t = ds.dataset([str(f) for f in files], schema=SAMPLES_SCHEMA, format="parquet").to_table(
-            columns=["item_id"]
-        )
-        return set(t.column("item_id").to_pylist())
+        """Items a resume skips: those whose latest attempt has no error (errors are re-run)."""
+        return {i for i, (_, ok) in self.attempts().items() if ok}
 
     def read_samples(self, columns: list[str] | None = None) -> pa.Table:
+        return read_samples([str(f) for f in self.sample_files()], columns)
+
+    def drop_superseded(self) -> int:
+        """Rewrite the parts that hold rows a later attempt replaced, without those rows, so the
+        files themselves (read by pyarrow, pandas or duckdb directly) keep one row per item.
+
+        A row goes only when a later attempt of its item is in another file, and every file is
+        replaced atomically, so a kill at any point loses nothing: `read_samples` hides what is
+        left over and the next resume finishes the job. A part left without rows stays as an
+        empty file, so a reader that has just listed the folder never finds it missing.
+        Returns the number of rows dropped."""
         files = self.sample_files()
-        if not files:
-            return SAMPLES_SCHEMA.empty_table()
-        return ds.dataset([str(f) for f in files], schema=SAMPLES_SCHEMA, format="parquet").to_table(
-            columns=columns
-        )
+        parts = [_read_parts([str(f)], [*SAMPLE_KEY, "attempt", "started_at"]) for f in files]
+        if not parts:
+            return 0
+        sizes = [p.num_rows for p in parts]
+        keep = set(_latest_rows(pa.concat_tables(parts)))
+        dropped, start = 0, 0
+        for f, n in zip(files, sizes, strict=True):
+            mine = [i - start for i in range(start, start + n) if i in keep]
+            start += n
+            if len(mine) < n:
+                write_table(f, _read_parts([str(f)], None).take(pa.array(mine, pa.int64())), SAMPLES_SCHEMA)
+                dropped += n - len(mine)
+        return dropped
 
 
 # ---------------------------------------------------------------------- the run's summary file
@@ -356,8 +307,59 @@ def prune(root: Path, *, keep_last: int, suite: str | None = None, dry_run: bool
     return removed
 
 
-def samples_dataset(root: Path, run_ids: Iterable[str] | None = None) -> ds.Dataset:
-    return ds.dataset(_files(Path(root), "samples", run_ids), schema=SAMPLES_SCHEMA, format="parquet")
+SAMPLE_KEY = ("run_id", "model", "task", "item_id")
+
+
+def _read_parts(files: Sequence[str], columns: Sequence[str] | None, filter: Any = None) -> pa.Table:
+    """The raw rows of sample files, older files' missing columns as nulls; every attempt."""
+    if not files:
+        t = SAMPLES_SCHEMA.empty_table()
+        return t if columns is None else t.select(list(columns))
+    dataset = ds.dataset(list(files), schema=SAMPLES_SCHEMA, format="parquet")
+    return dataset.to_table(columns=None if columns is None else list(columns), filter=filter)
+
+
+def _latest_rows(table: pa.Table) -> list[int]:
+    """Positions, in order, of each (run, model, task, item)'s latest attempt in `table` (which
+    has the SAMPLE_KEY, attempt and started_at columns): the highest attempt (null counts as 1),
+    then the latest start, then the later position."""
+    import pandas as pd
+
+    keys = pd.DataFrame({k: table.column(k).to_numpy(zero_copy_only=False) for k in SAMPLE_KEY})
+    if not keys.duplicated().any():
+        return list(range(table.num_rows))
+    keys["_attempt"] = table.column("attempt").fill_null(1).to_numpy(zero_copy_only=False)
+    started = table.column("started_at").cast(pa.int64()).fill_null(-(2**62))
+    keys["_started"] = started.to_numpy(zero_copy_only=False)
+    order = keys.sort_values(["_attempt", "_started"], kind="stable")
+    return sorted(order.drop_duplicates(list(SAMPLE_KEY), keep="last").index)
+
+
+def read_samples(files: Sequence[str], columns: Sequence[str] | None = None, filter: Any = None) -> pa.Table:
+    """Rows of sample files with one row per (run, model, task, item): its latest attempt.
+
+    The one place where retried items are resolved; every reader in bench goes through it.
+    `filter` is pushed into the scan, so it may only name SAMPLE_KEY columns (a condition on any
+    other column, such as `error`, would pick among an item's attempts: apply it afterwards)."""
+    want = list(columns) if columns is not None else SAMPLES_SCHEMA.names
+    extra = [c for c in (*SAMPLE_KEY, "attempt", "started_at") if c not in want]
+    t = _read_parts(files, [*want, *extra], filter)
+    rows = _latest_rows(t)
+    return (t if len(rows) == t.num_rows else t.take(pa.array(rows, pa.int64()))).select(want)
+
+
+@dataclass(frozen=True)
+class Samples:
+    """The sample files of a store (or of some runs in it), read through `read_samples`."""
+
+    files: tuple[str, ...]
+
+    def to_table(self, columns: Sequence[str] | None = None, filter: Any = None) -> pa.Table:
+        return read_samples(self.files, columns, filter)
+
+
+def samples_dataset(root: Path, run_ids: Iterable[str] | None = None) -> Samples:
+    return Samples(tuple(_files(Path(root), "samples", run_ids)))
 
 
 def runs_dataset(root: Path, run_ids: Iterable[str] | None = None) -> ds.Dataset:

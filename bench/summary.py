@@ -1,4 +1,7 @@
-"""Per (run, model, task) summary rows: each metric with its CI, plus efficiency and cost."""
+"""Per (run, model, task) summary rows: each metric with its CI, plus efficiency and cost.
+
+Which metrics, their direction (`higher_is_better`), the primary one and how items make each figure
+(a mean, or a ratio of sums) come from the task's `Metric` objects (bench.metrics.metric)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from bench.metrics.stats import Estimate, percentiles, summarize
+from bench.analysis import RATIO_BOOTSTRAP, Interval, cost_usd, metric_interval, per_1k_items, per_correct
+from bench.metrics.metric import Metric, Ratio, as_metrics
+from bench.metrics.stats import Estimate, percentiles
 
 
 def metric_arrays(samples: pa.Table, metrics: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -23,25 +28,6 @@ def metric_arrays(samples: pa.Table, metrics: tuple[str, ...]) -> dict[str, np.n
     return out
 
 
-def ratio_estimate(
-    num: np.ndarray, den: np.ndarray, transform: str, *, seed: int, n_boot: int = 1000
-) -> Estimate:
-    """A corpus-level figure f(sum(num) / sum(den)) with a bootstrap CI over items."""
-
-    def f(r: np.ndarray) -> np.ndarray:
-        return r / np.log(2) if transform == "bits" else np.exp(np.minimum(r, 700.0))
-
-    n = len(num)
-    if n == 0 or den.sum() <= 0:
-        return Estimate(float("nan"), float("nan"), float("nan"), float("nan"), 0)
-    value = float(f(np.array([num.sum() / den.sum()]))[0])
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(n_boot, n))
-    boot = f(num[idx].sum(axis=1) / np.maximum(den[idx].sum(axis=1), 1e-12))
-    lo, hi = np.percentile(boot, [2.5, 97.5])
-    return Estimate(value, float(boot.std(ddof=1)) if n > 1 else 0.0, float(lo), float(hi), n)
-
-
 def task_summary(
     samples: pa.Table,
     *,
@@ -51,10 +37,8 @@ def task_summary(
     usd_per_hour: float,
     price: tuple[float, float] | None,
 ) -> list[dict[str, Any]]:
-    metrics: tuple[str, ...] = task.metrics
+    metrics = as_metrics(task.metrics)
     primary: str = task.primary_metric
-    ratios: dict[str, tuple[str, str, str]] = getattr(task, "ratio_metrics", {})
-    lower: frozenset[str] = getattr(task, "lower_is_better", frozenset())
     n = samples.num_rows
     errors = [e for e in samples.column("error").to_pylist() if e is not None]
     latency = np.asarray(
@@ -75,11 +59,12 @@ def task_summary(
         (e if e is not None else (i or 0) + (o or 0))
         for e, i, o in zip(evaluated, in_toks, out_toks, strict=True)
     )
-    cost = usd_per_hour * wall_s / 3600.0
-    if price is not None:
-        cost += (sum(i or 0 for i in in_toks) * price[0] + sum(o or 0 for o in out_toks) * price[1]) / 1e6
-    keys = set(metrics) | {k for r in ratios.values() for k in r[:2]}
+    cost = float(
+        cost_usd(wall_s, usd_per_hour, sum(i or 0 for i in in_toks), sum(o or 0 for o in out_toks), price)
+    )
+    keys = {m.name for m in metrics} | {k for m in metrics for k in m.inputs()}
     arrays = metric_arrays(samples, tuple(sorted(keys)))
+    ratios = {m.name for m in metrics if isinstance(m.corpus, Ratio)}
     correct = float(arrays[primary].sum()) if primary in arrays and primary not in ratios else float("nan")
     common = {
         **base,
@@ -101,38 +86,72 @@ def task_summary(
         "wall_s": wall_s,
         "usd_per_hour": usd_per_hour,
         "cost_usd": cost,
-        "usd_per_1k_items": cost / n * 1000 if n else None,
-        "usd_per_correct": cost / correct if correct and correct > 0 else None,
+        "usd_per_1k_items": per_1k_items(cost, n),
+        "usd_per_correct": per_correct(cost, correct),
+        **truncation(samples),
     }
     rows = []
-    for m in metrics:
-        if m in ratios:
-            num, den, transform = ratios[m]
-            est = ratio_estimate(arrays[num], arrays[den], transform, seed=seed)
+    for metric in metrics:
+        m = metric.name
+        if isinstance(metric.corpus, Ratio):
+            c = metric.corpus
+            est: Estimate | Interval = c.estimate(arrays[c.num], arrays[c.den], seed=seed)
+            method = RATIO_BOOTSTRAP
         elif arrays[m].size == 0 and m != primary:
             continue  # a metric this run's method does not produce (acc_norm when asked generatively)
         else:
-            est = summarize(arrays[m], seed=seed)
+            # Wilson for 0/1 scores, bootstrap otherwise: the one interval every view shows
+            est = iv = metric_interval(arrays[m], seed=seed)
+            method = iv.method
         rows.append(
             {
                 **common,
                 "metric": m,
                 "primary": m == primary,
-                "higher_is_better": m not in lower,
+                "higher_is_better": metric.higher_is_better,
                 "value": _f(est.mean),
                 "stderr": _f(est.stderr),
                 "ci_low": _f(est.ci_low),
                 "ci_high": _f(est.ci_high),
+                "ci_method": method if est.n else None,
+                "n_scored": est.n,
             }
         )
     return rows
 
 
-def error_summary(base: Mapping[str, Any], metric: str, error: str) -> list[dict[str, Any]]:
-    """The row of a (model, task) that could not run at all: the failure is data, not a crash."""
+def error_summary(base: Mapping[str, Any], metric: Metric, error: str) -> list[dict[str, Any]]:
+    """The row of a (model, task) that could not run at all: the failure is data, not a crash.
+    It names the task's primary metric with its direction, as a row that ran would."""
     return [
-        {**base, "status": "error", "error": error, "metric": metric, "primary": True, "n": 0, "n_errors": 0}
+        {
+            **base,
+            "status": "error",
+            "error": error,
+            "metric": metric.name,
+            "primary": True,
+            "higher_is_better": metric.higher_is_better,
+            "n": 0,
+            "n_errors": 0,
+        }
     ]
+
+
+def truncation(samples: pa.Table) -> dict[str, Any]:
+    """How many generated outputs stopped at the token limit rather than finishing: a cut
+    derivation scores as a wrong answer, so the share belongs next to the accuracy. Null for
+    log-likelihood tasks (no finish reasons) and for samples stored before finish reasons were."""
+    rows = samples.select(["finish_reason", "max_tokens", "error"]).to_pylist()
+    finished = [r for r in rows if r["error"] is None and r["finish_reason"] is not None]
+    if not finished:
+        return {"n_truncated": None, "truncated_share": None, "max_tokens": None}
+    cut = sum(1 for r in finished if r["finish_reason"] == "length")
+    limits = [r["max_tokens"] for r in finished if r["max_tokens"] is not None]
+    return {
+        "n_truncated": cut,
+        "truncated_share": cut / len(finished),
+        "max_tokens": max(limits) if limits else None,
+    }
 
 
 def _sum(samples: pa.Table, col: str) -> float:

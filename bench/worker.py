@@ -53,9 +53,16 @@ def base_columns(
 def run_model(job: ModelJob, emit: Callable[[Event], None]) -> None:
     """Everything one model does in a run; runs inside its own worker process."""
     from bench.backends import create_backend
-    from bench.measure import EnergyMeter, MemorySampler, gpu_peak_mb, os_peak_rss_mb, reset_gpu_peak
+    from bench.measure import (
+        Calibration,
+        EnergyMeter,
+        MemorySampler,
+        gpu_peak_mb,
+        os_peak_rss_mb,
+        reset_gpu_peak,
+    )
     from bench.summary import error_summary
-    from bench.tasks import create_task, task_dataset, task_primary_metric
+    from bench.tasks import create_task, task_dataset, task_primary
 
     suite = Suite.model_validate(job.suite_json)
     spec = next(m for m in suite.models if m.name == job.model)
@@ -67,6 +74,7 @@ def run_model(job: ModelJob, emit: Callable[[Event], None]) -> None:
         "hardware_info": _json(m["hardware_info"]),
     }
     sampler = MemorySampler().start()
+    calibration = Calibration()  # the machine's speed around each task (nightly latency verdicts)
     energy = EnergyMeter()
 
     t0 = time.perf_counter()
@@ -79,7 +87,7 @@ def run_model(job: ModelJob, emit: Callable[[Event], None]) -> None:
         for t in suite.tasks:
             base = {**base_columns(job, suite, spec, t, t.kind, task_dataset(t)), **run_extra}
             writer = store.RunWriter(directory, spec.name, t.name)
-            writer.write_summary(error_summary(base, task_primary_metric(t), f"model failed to load: {msg}"))
+            writer.write_summary(error_summary(base, task_primary(t), f"model failed to load: {msg}"))
         return
     load_s = time.perf_counter() - t0
     emit(
@@ -118,10 +126,10 @@ def run_model(job: ModelJob, emit: Callable[[Event], None]) -> None:
         except Exception as e:
             msg = _error_text(e)
             emit({"type": "task_error", "model": spec.name, "task": tspec.name, "error": msg})
-            writer.write_summary(error_summary({**base, **model_cols}, task_primary_metric(tspec), msg))
+            writer.write_summary(error_summary({**base, **model_cols}, task_primary(tspec), msg))
             continue
-        done = writer.done_items()
-        todo = [it for it in items if it.id not in done]
+        tried = writer.attempts()  # a resume skips answered items and re-runs failed ones
+        todo = [it for it in items if not tried.get(it.id, (0, False))[1]]
         if job.shard is not None:
             index, count = job.shard
             mine = {it.id for k, it in enumerate(items) if k % count == index}
@@ -133,6 +141,7 @@ def run_model(job: ModelJob, emit: Callable[[Event], None]) -> None:
                 "task": tspec.name,
                 "total": len(items),
                 "done": len(items) - len(todo),
+                "retry": sum(1 for it in todo if it.id in tried),
             }
         )
         sampler.reset()
@@ -141,12 +150,15 @@ def run_model(job: ModelJob, emit: Callable[[Event], None]) -> None:
             if todo and eff["warmup"]:
                 _warm_up(task, backend, todo[: eff["warmup"]], base, writer)
             batch_size = 1 if eff["mode"] == "latency" else eff["batch_size"]
+            if todo:
+                calibration.time_now()
             for i in range(0, len(todo), batch_size):
                 batch = todo[i : i + batch_size]
                 rows = _evaluate_batch(task, backend, batch, energy)
                 for r in rows:
                     r.update(base)
                     r["task_kind"] = task.kind
+                    r["attempt"] = tried.get(r["item_id"], (0, False))[0] + 1
                 writer.append(rows)
                 emit(
                     {
@@ -157,12 +169,16 @@ def run_model(job: ModelJob, emit: Callable[[Event], None]) -> None:
                         "errors": sum(1 for r in rows if r.get("error")),
                     }
                 )
-        measures = {
-            "peak_rss_mb": os_peak_rss_mb(),
-            "rss_sampled_peak_mb": sampler.peak_mb if todo else None,
+                calibration.maybe()
+        if todo:
+            calibration.time_now()
+        measures = {  # this task's own peak; the process's high-water mark spans every task before
+            "peak_rss_mb": sampler.peak_mb if todo else None,
+            "process_peak_rss_mb": os_peak_rss_mb(),
             "gpu_peak_mb": gpu_peak_mb(),
             "started_at": started.isoformat(),
             "finished_at": datetime.now(UTC).isoformat(),
+            **calibration.take(),
         }
         if job.shard is not None:  # the executor summarizes once every shard is in
             store.write_json(
@@ -188,6 +204,7 @@ def summarize_task(
     m = job.manifest
     writer = store.RunWriter(Path(job.run_dir), spec.name, tspec.name)
     ids = {it.id for it in items}
+    writer.drop_superseded()  # the failed attempts a resume replaced leave the files, not just the view
     samples = writer.read_samples()
     samples = samples.take([i for i, x in enumerate(samples.column("item_id").to_pylist()) if x in ids])
     modes = samples.column("mode").to_pylist()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,18 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     if "BENCH_CACHE_DIR" not in os.environ:
         os.environ["BENCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("bench-cache"))
     yield
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module() -> Iterator[None]:
+    """Streamlit's AppTest runs the app as a fake `__main__` module (its file the app script) and
+    never puts the real one back. A process spawned later in the same pytest process would then
+    re-run the dashboard script as its main module and die (exit 1) before doing its work: the
+    CI failures of the worker, math-budget and memory tests that ran after tests/dashboard."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None and sys.modules.get("__main__") is not main:
+        sys.modules["__main__"] = main
 
 
 @pytest.fixture

@@ -1,13 +1,15 @@
-"""Backends: one module per engine, created through one lazy registry.
+"""Backends: one module per engine; each is registered here once (spec, factory, probe, resources, hint).
 
 Heavy engines are imported inside their factory, so `bench --help` and `bench validate` stay fast.
+A backend outside bench registers itself the same way from its own module (see bench.registry).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from bench.backends import availability
 from bench.backends.base import (
     Backend,
     GenerateRequest,
@@ -16,7 +18,8 @@ from bench.backends.base import (
     LoglikelihoodResponse,
     ModelInfo,
 )
-from bench.registry import Registry
+from bench.registry import BACKENDS, BackendPlugin, load_plugins, register_backend
+from bench.specs.models import FakeSpec, LlamaCppSpec, OnnxGenAISpec, OpenAISpec, TransformersSpec, VLLMSpec
 
 __all__ = [
     "BACKENDS",
@@ -30,17 +33,13 @@ __all__ = [
     "create_backend",
 ]
 
-Factory = Callable[[Any, int], Backend]
-BACKENDS: Registry[Factory] = Registry("backend")
 
-
-@BACKENDS.register("llamacpp")
-def _llamacpp(spec: Any, seed: int) -> Backend:
+def _llamacpp(spec: LlamaCppSpec, seed: int) -> Backend:
     from bench.backends.llamacpp import LlamaCppBackend
     from bench.catalog import MODELS
 
     meta: dict[str, Any] = {}
-    path = spec.path
+    path: str | Path | None = spec.path
     if path is None:
         entry = MODELS[spec.name]
         path = entry.resolve()
@@ -57,36 +56,99 @@ def _llamacpp(spec: Any, seed: int) -> Backend:
     )
 
 
-@BACKENDS.register("openai")
-def _openai(spec: Any, seed: int) -> Backend:
+register_backend(
+    BackendPlugin(
+        name="llamacpp",
+        spec=LlamaCppSpec,
+        factory=_llamacpp,
+        probe=availability.llamacpp,
+        install_hint="pip install 'bench[cpu]'",
+        resources=lambda s: {"num_cpus": float(s.n_threads or 1), "num_gpus": 0.0},
+    )
+)
+
+
+def _openai(spec: OpenAISpec, seed: int) -> Backend:
     from bench.backends.openai import OpenAIBackend
 
     return OpenAIBackend.from_spec(spec, seed=seed)
 
 
-@BACKENDS.register("vllm")
-def _vllm(spec: Any, seed: int) -> Backend:
+register_backend(
+    BackendPlugin(
+        name="openai",
+        spec=OpenAISpec,
+        factory=_openai,
+        probe=availability.requires(
+            "httpx",
+            ok="any OpenAI-compatible server (vLLM serve, llama.cpp server, Ollama, TGI, NIM, hosted APIs)",
+        ),
+        install_hint="pip install 'bench[openai]'",
+    )
+)
+
+
+def _vllm(spec: VLLMSpec, seed: int) -> Backend:
     from bench.backends.vllm import VLLMBackend
 
     return VLLMBackend.from_spec(spec, seed=seed)
 
 
-@BACKENDS.register("transformers")
-def _transformers(spec: Any, seed: int) -> Backend:
+register_backend(
+    BackendPlugin(
+        name="vllm",
+        spec=VLLMSpec,
+        factory=_vllm,
+        probe=availability.vllm,
+        install_hint="pip install 'bench[vllm]' (Linux with an NVIDIA GPU)",
+        resources=lambda s: {"num_cpus": 1, "num_gpus": float(s.tensor_parallel_size)},
+    )
+)
+
+
+def _transformers(spec: TransformersSpec, seed: int) -> Backend:
     from bench.backends.transformers import TransformersBackend
 
     return TransformersBackend.from_spec(spec, seed=seed)
 
 
-@BACKENDS.register("onnxruntime-genai")
-def _onnx(spec: Any, seed: int) -> Backend:
+def _transformers_resources(spec: TransformersSpec) -> dict[str, float]:
+    gpus = 1.0 if str(spec.device).startswith("cuda") else 0.0
+    return {"num_cpus": 1.0, "num_gpus": gpus}
+
+
+register_backend(
+    BackendPlugin(
+        name="transformers",
+        spec=TransformersSpec,
+        factory=_transformers,
+        probe=availability.transformers,
+        install_hint="pip install 'bench[transformers]'",
+        resources=_transformers_resources,
+    )
+)
+
+
+def _onnx(spec: OnnxGenAISpec, seed: int) -> Backend:
     from bench.backends.onnx_genai import OnnxGenAIBackend
 
     return OnnxGenAIBackend.from_spec(spec, seed=seed)
 
 
-@BACKENDS.register("fake")
-def _fake(spec: Any, seed: int) -> Backend:
+register_backend(
+    BackendPlugin(
+        name="onnxruntime-genai",
+        spec=OnnxGenAISpec,
+        factory=_onnx,
+        probe=availability.requires(
+            "onnxruntime_genai", ok="ONNX Runtime GenAI model folders (genai_config.json)"
+        ),
+        install_hint="pip install 'bench[onnx]'",
+    )
+)
+
+
+def _fake(spec: FakeSpec, seed: int) -> Backend:
     from bench.backends.fake import FakeBackend
 
     return FakeBackend(
@@ -95,15 +157,29 @@ def _fake(spec: Any, seed: int) -> Backend:
         fail_items=spec.fail_items,
         delay_s=spec.delay_s,
         crash_items=spec.crash_items,
+        hold_mb={str(k): v for k, v in spec.hold_mb.items()},
     )
 
 
+register_backend(
+    BackendPlugin(
+        name="fake",
+        spec=FakeSpec,
+        factory=_fake,
+        probe=lambda: (True, "test only: a scripted model for testing the harness itself"),
+        test_only=True,  # it reads gold answers from item ids and can SIGKILL itself
+    )
+)
+
+
 def create_backend(spec: Any, seed: int) -> Backend:
-    return BACKENDS.get(spec.backend)(spec, seed)
+    """Load the backend a model spec names (its engine is imported now, not before)."""
+    return BACKENDS.get(spec.backend).factory(spec, seed)
 
 
-def backend_status() -> list[tuple[str, bool, str]]:
-    """(name, usable here, why not / what to install) for `bench ls backends`. Nothing is loaded."""
-    from bench.backends.availability import check
-
-    return [(name, *check(name)) for name in BACKENDS]
+def backend_status(*, test_only: bool = False) -> list[tuple[str, bool, str]]:
+    """(name, usable here, why not / what to install) for `bench ls backends`, plugins included;
+    test equipment (the fake backend) only with `test_only`. No engine is imported: only the probes run."""
+    load_plugins()
+    names = [n for n in BACKENDS if test_only or not BACKENDS.get(n).test_only]
+    return [(name, *availability.check(name)) for name in names]

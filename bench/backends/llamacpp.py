@@ -13,9 +13,10 @@ This uses llama-cpp-python's `_ctx` / `_batch` internals, pinned by the `cpu` ex
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,32 @@ from bench.backends.logits import log_softmax_pick
 from bench.errors import BackendError, BackendUnavailable
 
 INSTALL_HINT = "pip install 'bench[cpu]'"
+
+# Log-likelihoods must not depend on how tokens are split into decode batches (a choice's
+# continuation is decoded after its cached context, not in one pass with it). ggml's CPU K-quant
+# kernels break that: weights repacked for its GEMM/GEMV (q4_K_8x8) and the tiled matmul (taken
+# at >= 8 rows) each round a row differently by batch size. On Gemma-3-270M Q4_K_M (ARC-Easy,
+# 25 items) either one left on gave up to 0.55 nats and flipped predictions; both off, the two
+# evaluations agree exactly. The env switch is read once per process, at its first matmul.
+os.environ.setdefault("GGML_CPU_TILED_MM", "0")
+
+
+@contextlib.contextmanager
+def _plain_weights(llama_cpp: Any) -> Iterator[None]:
+    """Load without weight repacking (`use_extra_bufts`, which Llama() does not expose)."""
+    low = llama_cpp.llama_cpp
+    default = low.llama_model_default_params
+
+    def params() -> Any:
+        p = default()
+        p.use_extra_bufts = False
+        return p
+
+    low.llama_model_default_params = params
+    try:
+        yield
+    finally:
+        low.llama_model_default_params = default
 
 
 def default_threads() -> int:
@@ -88,17 +115,18 @@ class LlamaCppBackend:
         self.model_name = model_name
         self.meta = meta or {}
         try:
-            self.llm = llama_cpp.Llama(
-                model_path=str(self.path),
-                n_ctx=n_ctx,
-                n_batch=n_batch,
-                n_ubatch=n_batch,
-                n_threads=self.n_threads,
-                n_threads_batch=self.n_threads_batch,
-                logits_all=False,
-                seed=seed,
-                verbose=False,
-            )
+            with _plain_weights(llama_cpp):
+                self.llm = llama_cpp.Llama(
+                    model_path=str(self.path),
+                    n_ctx=n_ctx,
+                    n_batch=n_batch,
+                    n_ubatch=n_batch,
+                    n_threads=self.n_threads,
+                    n_threads_batch=self.n_threads_batch,
+                    logits_all=False,
+                    seed=seed,
+                    verbose=False,
+                )
         except Exception as e:  # llama.cpp raises ValueError on a corrupt or unsupported file
             raise BackendError(f"{model_name}: llama.cpp could not load {self.path}: {e}") from None
         self.n_ctx = self.llm.n_ctx()

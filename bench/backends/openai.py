@@ -222,7 +222,8 @@ class OpenAIBackend:
             detail = detail.get("message", detail) if isinstance(detail, dict) else detail
         except (ValueError, AttributeError):
             detail = body
-        msg = self._scrub(f"HTTP {r.status_code} from {r.request.url.path}: {str(detail)[:300]}")
+        # scrub before cutting: a key cut in two would leave its first characters behind
+        msg = f"HTTP {r.status_code} from {r.request.url.path}: {self._scrub(str(detail))[:300]}"
         if r.status_code in RETRY_STATUS:
             retry_after = parse_reset(r.headers.get("retry-after"))
             if retry_after is None and r.status_code == 429:
@@ -371,23 +372,8 @@ class OpenAIBackend:
 
     def _generate_one(self, req: GenerateRequest) -> GenerateResponse:
         t0 = time.perf_counter()
-        chat = req.messages is not None or not self.has_completions or self.endpoint == "chat"
-        body: dict[str, Any] = {
-            "model": self.model,
-            "max_tokens": req.max_tokens,
-            "temperature": req.temperature,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        if req.stop:
-            body["stop"] = list(req.stop)[:4]  # the OpenAI API takes at most four; the rest cut locally
-        if chat:
-            msgs = req.messages if req.messages is not None else (("user", req.prompt),)
-            body["messages"] = [{"role": r, "content": c} for r, c in msgs]
-            path = "/chat/completions"
-        else:
-            body["prompt"] = req.prompt
-            path = "/completions"
+        chat = not self.has_completions or self.endpoint == "chat"
+        path, body = stream_request(self.model, req, chat=chat)
         try:
             return self._with_retries(lambda: self._stream(path, body, req, t0))
         except BackendError as e:
@@ -403,11 +389,7 @@ class OpenAIBackend:
                     if data.get("usage"):
                         usage = data["usage"]
                     for choice in data.get("choices") or []:
-                        piece = (
-                            (choice.get("delta") or {}).get("content")
-                            if "delta" in choice
-                            else choice.get("text")
-                        )
+                        piece = choice_text(choice)
                         if piece:
                             if ttft is None:
                                 ttft = time.perf_counter() - start
@@ -451,6 +433,30 @@ class OpenAIBackend:
             return RollingResponse(ll, n, total, time.perf_counter() - t0)
 
         return self._map(one, reqs)
+
+
+def choice_text(choice: dict[str, Any]) -> str | None:
+    """The text a streamed choice carries: a chat delta's content or a completion's text."""
+    return (choice.get("delta") or {}).get("content") if "delta" in choice else choice.get("text")
+
+
+def stream_request(model: str, req: GenerateRequest, *, chat: bool) -> tuple[str, dict[str, Any]]:
+    """(path, body) of the streamed generation bench sends (`bench load` sends the same)."""
+    body: dict[str, Any] = {
+        "model": model,
+        "max_tokens": req.max_tokens,
+        "temperature": req.temperature,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if req.stop:
+        body["stop"] = list(req.stop)[:4]  # the OpenAI API takes at most four; the rest cut locally
+    if chat or req.messages is not None:
+        msgs = req.messages if req.messages is not None else (("user", req.prompt),)
+        body["messages"] = [{"role": r, "content": c} for r, c in msgs]
+        return "/chat/completions", body
+    body["prompt"] = req.prompt
+    return "/completions", body
 
 
 PROBE = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12"

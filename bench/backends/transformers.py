@@ -198,8 +198,12 @@ class TransformersBackend:
 
     @classmethod
     def from_spec(cls, spec: Any, seed: int) -> TransformersBackend:
+        from bench.catalog.hf import model_source
+
+        # a catalog name (in `model`, or `name` alone): its HF folder, converted once from the GGUF
+        model, _ = model_source(spec.model, spec.name)
         return cls(
-            spec.model,
+            model,
             model_name=spec.name,
             device=spec.device,
             dtype=spec.dtype,

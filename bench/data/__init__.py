@@ -13,11 +13,11 @@ from typing import Any
 
 from bench.catalog.datasets import DATASETS, DatasetEntry, dataset_names
 from bench.catalog.models import cache_dir
-from bench.config import HubDataset, LocalDataset
 from bench.data import olmo
 from bench.data.canonical import KEYS, convert_records
 from bench.errors import DataError
 from bench.registry import did_you_mean
+from bench.specs.base import HubDataset, LocalDataset
 
 __all__ = [
     "cache_path",
@@ -45,8 +45,9 @@ def cache_path(name: str, split: str) -> Path:
 
 def _split(entry: DatasetEntry, split: str | None) -> str:
     split = split or entry.split
-    if split not in entry.members:
-        raise DataError(f"{entry.name}: unknown split {split!r}; available: {', '.join(entry.members)}")
+    problem = entry.split_error(split)
+    if problem:
+        raise DataError(problem)
     return split
 
 

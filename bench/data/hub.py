@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from bench.errors import DataError
 
 if TYPE_CHECKING:
-    from bench.config import HubDataset
+    from bench.specs.base import HubDataset
 
 HINT = "pip install 'bench[hf]'"
 

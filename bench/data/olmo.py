@@ -172,10 +172,27 @@ def read_rows(source: Source, member: str) -> list[dict[str, Any]]:
             rows: list[dict[str, Any]] = ipc.open_stream(f).read_all().to_pylist()
         return rows
     if member.endswith(".jsonl.gz"):
+        offset = _uncond_offset(source, member)
         docs: dict[int, dict[str, Any]] = {}
         with source.open(member) as f, gzip.open(f, "rt", encoding="utf-8") as lines:
             for line in lines:
                 req = json.loads(line)
-                docs.setdefault(int(req["doc_id"]), req["doc"])
+                doc_id = int(req["doc_id"])
+                if offset is None or doc_id < offset:
+                    docs.setdefault(doc_id, req["doc"])
         return [docs[k] for k in sorted(docs)]
     raise ValueError(f"unknown member type: {member}")
+
+
+def _uncond_offset(source: Source, member: str) -> int | None:
+    """oe-eval's "rc" request files also score each choice after a bare "Answer:" (for its
+    acc_uncond metric), under doc ids shifted by `uncond_docid_offset` (1,000,000): those are
+    copies of real items, not items, and are skipped. None when the task has no such requests."""
+    config = member.rsplit("/", 1)[0] + "/config.json"
+    try:
+        with source.open(config) as f:
+            task = json.load(f).get("task_config", {})
+    except (KeyError, OSError, ValueError):
+        return None
+    offset = (task.get("metric_kwargs") or {}).get("uncond_docid_offset")
+    return int(offset) if offset is not None else None

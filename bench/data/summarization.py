@@ -53,12 +53,12 @@ def load(name: str, split: str) -> list[dict[str, Any]]:
     if path is not None:
         from bench.data.local import load_local
 
-        rows = load_local(path, "jsonl")
-        return [_canonical(name, r, i, "document", "summary", "id") for i, r in enumerate(rows)]
+        local = load_local(path, "jsonl")
+        return [_canonical(name, r, i, "document", "summary", "id") for i, r in enumerate(local)]
     hub, config, doc_key, sum_key, id_key = HUB[name]
     try:
-        from bench.config import HubDataset
         from bench.data.hub import load_hub
+        from bench.specs.base import HubDataset
 
         rows = load_hub(HubDataset(hub=hub, config=config, split=split), split)
     except DataError as e:

@@ -10,27 +10,23 @@ shards of a (model, task) are in, from the stored samples.
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from bench import store
 from bench.errors import BackendUnavailable
-from bench.runner import Display, RunPlan, RunResult
+from bench.registry import BACKENDS
+from bench.runner import Display, RunPlan, RunResult, run_lock
 from bench.worker import Event, ModelJob, run_model, summarize_task
 
 HINT = "pip install 'bench[ray]'"
 
 
 def resources(spec: Any) -> dict[str, float]:
-    """What one shard of this model asks Ray for."""
-    if spec.backend == "vllm":
-        return {"num_cpus": 1, "num_gpus": float(spec.tensor_parallel_size)}
-    if spec.backend == "transformers" and str(spec.device).startswith("cuda"):
-        return {"num_cpus": 1, "num_gpus": 1.0}
-    if spec.backend == "llamacpp":
-        return {"num_cpus": float(spec.n_threads or 1), "num_gpus": 0.0}
-    return {"num_cpus": 1.0, "num_gpus": 0.0}
+    """What one shard of this model asks Ray for: its backend's registered request."""
+    return BACKENDS.get(spec.backend).resources(spec)
 
 
 def _shard_job(job: ModelJob) -> list[Event]:
@@ -51,8 +47,6 @@ def execute_ray(
         import ray
     except ImportError as e:
         raise BackendUnavailable("ray", f"ray is not installed ({e})", HINT) from None
-    from bench.runner import _run_lock
-
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(
@@ -65,7 +59,7 @@ def execute_ray(
     t0 = time.perf_counter()
     errors: dict[str, str] = {}
     try:
-        with _run_lock(plan.dir):
+        with run_lock(plan.dir):
             display.handle(
                 {
                     "type": "run_start",
@@ -135,9 +129,16 @@ def _merge(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if not parts:
         return {}
     out = dict(parts[0])
-    for key in ("peak_rss_mb", "rss_sampled_peak_mb", "gpu_peak_mb", "load_s"):
+    for key in ("peak_rss_mb", "process_peak_rss_mb", "gpu_peak_mb", "load_s"):
         vals = [p[key] for p in parts if p.get(key) is not None]
         out[key] = max(vals) if vals else None
     out["started_at"] = min(p["started_at"] for p in parts)
     out["finished_at"] = max(p["finished_at"] for p in parts)
+    # the machine calibration of every shard (each timed its own): the shards' median, overall extremes
+    timed = [p for p in parts if p.get("calib_n")]
+    if timed:
+        out["calib_s"] = float(statistics.median(p["calib_s"] for p in timed))
+        out["calib_min_s"] = min(p["calib_min_s"] for p in timed)
+        out["calib_max_s"] = max(p["calib_max_s"] for p in timed)
+        out["calib_n"] = sum(p["calib_n"] for p in timed)
     return out

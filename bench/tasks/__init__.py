@@ -1,90 +1,117 @@
-"""Task kinds, created through one registry. Engines and datasets load only when a task runs."""
+"""Task kinds: each registered here once (spec, runtime class, metrics, usable dataset kinds).
+
+The runtime classes are imported inside their factories: engines and datasets load only when a task
+runs, and importing the registry (bench.config does) stays fast. A task kind outside bench registers
+itself the same way from its own module (see bench.registry).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bench.registry import Registry
+from bench.metrics import kinds
+from bench.metrics.metric import Metric
+from bench.registry import TASKS, TaskPlugin, register_task
+from bench.specs.tasks import LmEvalSpec, MathSpec, MCQSpec, PerplexitySpec, QASpec, SummarizeSpec
 from bench.tasks.base import Item, Task
 
-__all__ = ["TASKS", "Item", "Task", "create_task", "task_dataset", "task_primary_metric"]
+if TYPE_CHECKING:
+    from bench.specs.base import TaskSpecBase
 
-TaskFactory = Callable[..., Task]
-TASKS: Registry[TaskFactory] = Registry("task kind")
-
-
-def _kw(eff: dict[str, Any]) -> dict[str, Any]:
-    return {"limit": eff["limit"], "num_fewshot": eff["num_fewshot"], "seed": eff["seed"]}
+__all__ = ["TASKS", "Item", "Task", "create_task", "task_dataset", "task_primary", "task_primary_metric"]
 
 
-@TASKS.register("mcq")
-def _mcq(spec: Any, **eff: Any) -> Task:
+def _mcq(spec: MCQSpec, *, limit: int | None, num_fewshot: int, seed: int) -> Task:
     from bench.tasks.mcq import MultipleChoice
 
-    return MultipleChoice(spec, **_kw(eff))
+    return MultipleChoice(spec, limit=limit, num_fewshot=num_fewshot, seed=seed)
 
 
-@TASKS.register("math")
-def _math(spec: Any, **eff: Any) -> Task:
+def _math(spec: MathSpec, *, limit: int | None, num_fewshot: int, seed: int) -> Task:
     from bench.tasks.math import MathTask
 
-    return MathTask(spec, **_kw(eff))
+    return MathTask(spec, limit=limit, num_fewshot=num_fewshot, seed=seed)
 
 
-@TASKS.register("summarize")
-def _summarize(spec: Any, **eff: Any) -> Task:
+def _summarize(spec: SummarizeSpec, *, limit: int | None, num_fewshot: int, seed: int) -> Task:
     from bench.tasks.summarize import SummarizeTask
 
-    return SummarizeTask(spec, **_kw(eff))
+    return SummarizeTask(spec, limit=limit, num_fewshot=num_fewshot, seed=seed)
 
 
-@TASKS.register("qa")
-def _qa(spec: Any, **eff: Any) -> Task:
+def _qa(spec: QASpec, *, limit: int | None, num_fewshot: int, seed: int) -> Task:
     from bench.tasks.qa import QATask
 
-    return QATask(spec, **_kw(eff))
+    return QATask(spec, limit=limit, num_fewshot=num_fewshot, seed=seed)
 
 
-@TASKS.register("perplexity")
-def _perplexity(spec: Any, **eff: Any) -> Task:
+def _perplexity(spec: PerplexitySpec, *, limit: int | None, num_fewshot: int, seed: int) -> Task:
     from bench.tasks.perplexity import PerplexityTask
 
-    return PerplexityTask(spec, **_kw(eff))
+    return PerplexityTask(spec, limit=limit, num_fewshot=num_fewshot, seed=seed)
 
 
-@TASKS.register("lm_eval")
-def _lm_eval(spec: Any, **eff: Any) -> Task:
+def _lm_eval(spec: LmEvalSpec, *, limit: int | None, num_fewshot: int, seed: int) -> Task:
     from bench.tasks.lm_eval_task import LmEvalTask
 
-    return LmEvalTask(spec, **_kw(eff))
+    return LmEvalTask(spec, limit=limit, num_fewshot=num_fewshot, seed=seed)
 
 
-def create_task(spec: Any, eff: dict[str, Any]) -> Task:
-    return TASKS.get(spec.kind)(spec, **eff)
+def _math_metrics(spec: MathSpec) -> tuple[Metric, ...]:
+    return kinds.math_metrics(spec.effective_answer_format())
 
 
-def task_dataset(spec: Any) -> str:
+register_task(
+    TaskPlugin(name="mcq", spec=MCQSpec, factory=_mcq, metrics=kinds.MCQ, dataset_kinds=frozenset({"mcq"}))
+)
+register_task(
+    TaskPlugin(
+        name="math", spec=MathSpec, factory=_math, metrics=_math_metrics, dataset_kinds=frozenset({"math"})
+    )
+)
+register_task(
+    TaskPlugin(
+        name="summarize",
+        spec=SummarizeSpec,
+        factory=_summarize,
+        metrics=kinds.SUMMARIZE,
+        dataset_kinds=frozenset({"summarization"}),
+    )
+)
+register_task(
+    TaskPlugin(name="qa", spec=QASpec, factory=_qa, metrics=kinds.QA, dataset_kinds=frozenset({"qa"}))
+)
+register_task(
+    TaskPlugin(
+        name="perplexity",
+        spec=PerplexitySpec,
+        factory=_perplexity,
+        metrics=kinds.PERPLEXITY,
+        dataset_kinds=frozenset({"summarization", "qa", "math", "mcq"}),
+    )
+)
+register_task(TaskPlugin(name="lm_eval", spec=LmEvalSpec, factory=_lm_eval, metrics=kinds.LM_EVAL))
+
+
+def create_task(spec: TaskSpecBase, eff: dict[str, Any]) -> Task:
+    """The runtime task of a spec, with the suite's effective settings (`Suite.effective_task`)."""
+    return TASKS.get(spec.kind).factory(
+        spec, limit=eff["limit"], num_fewshot=eff["num_fewshot"], seed=eff["seed"]
+    )
+
+
+def task_dataset(spec: TaskSpecBase) -> str:
     """A task's dataset as stored in results: a catalog name, a path, a hub id or the lm-eval task."""
-    if spec.kind == "lm_eval":
-        return f"lm_eval:{spec.task}"
-    from bench.tasks.mcq import dataset_label
-
-    return dataset_label(spec.dataset)
+    return spec.stored_dataset()
 
 
-_PRIMARY = {
-    "mcq": "acc",
-    "summarize": "rougeL",
-    "qa": "f1",
-    "perplexity": "bits_per_byte",
-    "lm_eval": "score",
-}
-
-
-def task_primary_metric(spec: Any) -> str:
+def task_primary_metric(spec: TaskSpecBase) -> str:
     """The primary metric's name without building the task (for errors recorded before it exists)."""
-    if spec.kind == "math":
-        latex = spec.answer_format == "latex" or (spec.answer_format is None and spec.dataset == "math500")
-        return "exact_match" if latex else "exact_match_strict"
-    return _PRIMARY[spec.kind]
+    return TASKS.get(spec.kind).primary(spec)
+
+
+def task_primary(spec: TaskSpecBase) -> Metric:
+    """The primary Metric itself (name and direction), without building the task."""
+    from bench.metrics.metric import primary_of
+
+    return primary_of(TASKS.get(spec.kind).metrics_for(spec))

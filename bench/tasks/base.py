@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bench.backends.base import Backend
+from bench.metrics.metric import Metric, primary_of
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,12 @@ class Task(Protocol):
     name: str
     kind: str
     dataset: str
-    primary_metric: str
-    metrics: tuple[str, ...]
+    metrics: tuple[Metric, ...]  # what the runs rows report, each with its direction and aggregation
+
+    @property
+    def primary_metric(self) -> str:
+        """The primary metric's name (`PrimaryFromMetrics` derives it from `metrics`)."""
+        ...
 
     def items(self) -> list[Item]:
         """The items to evaluate, in order, after the limit and few-shot exclusions."""
@@ -34,6 +39,16 @@ class Task(Protocol):
     def evaluate(self, backend: Backend, items: Sequence[Item]) -> list[dict[str, Any]]:
         """One sample row (task columns only) per item, in order; a failed item has `error` set."""
         ...
+
+
+class PrimaryFromMetrics:
+    """`primary_metric` derived from the task's `metrics` list, the one way bench's tasks name it."""
+
+    metrics: tuple[Metric, ...]
+
+    @property
+    def primary_metric(self) -> str:
+        return primary_of(self.metrics).name
 
 
 def prompt_hash(*parts: str) -> str:

@@ -9,33 +9,23 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import jinja2
 
 from bench.backends.base import Backend, GenerateRequest, GenerateResponse
 from bench.errors import ConfigError, DataError
-from bench.tasks.base import Item, prompt_hash
-
-_env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+from bench.metrics.metric import Metric
+from bench.specs.base import GenFieldMap, dataset_label
+from bench.specs.tasks import MathSpec, MCQSpec, QASpec, SummarizeSpec
+from bench.tasks.base import Item, PrimaryFromMetrics, prompt_hash
+from bench.templates import compile_prompt, render
 
 COT_COMPLETION = "Let's think step by step."
 
 
 def compile_template(text: str | None, task: str) -> jinja2.Template | None:
-    if text is None:
-        return None
-    try:
-        return _env.from_string(text)
-    except jinja2.TemplateSyntaxError as e:
-        raise ConfigError(f"task {task!r}: prompt: invalid Jinja template: {e.message}") from None
-
-
-def render(template: jinja2.Template, record: dict[str, Any], where: str) -> str:
-    try:
-        return template.render(**record)
-    except jinja2.UndefinedError as e:
-        raise DataError(f"{where}: prompt: {e.message}") from None
+    return compile_prompt(text, f"task {task!r}: prompt") if text is not None else None
 
 
 def messages_text(messages: Sequence[tuple[str, str]]) -> str:
@@ -50,24 +40,25 @@ def tpot(resp: GenerateResponse) -> float | None:
     return (resp.latency_s - resp.ttft_s) / (resp.output_tokens - 1)
 
 
-class GenerativeTask:
-    """Base of math, summarize, qa (and mcq asked generatively). Subclasses set the class
-    attributes and implement `_records`, `question`, `answer_text`, `instruction` and `score`."""
+S = TypeVar("S", MathSpec, SummarizeSpec, QASpec, MCQSpec)
+
+
+class GenerativeTask(PrimaryFromMetrics, Generic[S]):
+    """Base of math, summarize, qa (and mcq asked generatively), generic in its spec class. Subclasses
+    set the class attributes (`metrics` from bench.metrics.kinds) and implement `_records`, `question`,
+    `answer_text`, `instruction`, `score`."""
 
     kind = "generate"
-    primary_metric = "exact_match"
-    metrics: tuple[str, ...] = ("exact_match",)
+    metrics: tuple[Metric, ...]
     default_max_tokens = 256
     default_stop: tuple[str, ...] = ("\n\n",)
     fewshot_delimiter = "\n\n"
 
     def __init__(
-        self, spec: Any, *, limit: int | None, num_fewshot: int, seed: int, batch_size: int = 8
+        self, spec: S, *, limit: int | None, num_fewshot: int, seed: int, batch_size: int = 8
     ) -> None:
-        self.spec = spec
+        self.spec: S = spec
         self.name = spec.name
-        from bench.tasks.mcq import dataset_label
-
         self.dataset = dataset_label(spec.dataset)
         self.limit = limit
         self.num_fewshot = num_fewshot
@@ -138,7 +129,7 @@ class GenerativeTask:
 
     def _question(self, r: dict[str, Any]) -> str:
         if self.template is not None:
-            return render(self.template, r, f"{self.dataset}: record {r.get('id')}")
+            return render(self.template, r, f"{self.dataset}: record {r.get('id')}: prompt")
         return self.question(r)
 
     def completion_prefix(self, r: dict[str, Any]) -> str:
@@ -162,7 +153,7 @@ class GenerativeTask:
 
     def _instruction(self, r: dict[str, Any]) -> str:
         if self.template is not None:
-            return render(self.template, r, f"{self.dataset}: record {r.get('id')}")
+            return render(self.template, r, f"{self.dataset}: record {r.get('id')}: prompt")
         return self.instruction(r)
 
     def use_chat(self, backend: Backend) -> bool:
@@ -212,6 +203,8 @@ class GenerativeTask:
                 "latency_s": resp.latency_s,
                 "tpot_s": tpot(resp),
                 "raw_output": resp.text,
+                "finish_reason": resp.finish_reason,  # "length": cut at max_tokens, not finished
+                "max_tokens": req.max_tokens,
             }
             if resp.error:
                 rows.append({**row, "error": resp.error})
@@ -233,26 +226,19 @@ class GenerativeTask:
 
 
 def custom_records(
-    spec: Any, rows: list[dict[str, Any]], *, input_key: str, target_key: str
+    spec: MathSpec | SummarizeSpec | QASpec, rows: list[dict[str, Any]], *, input_key: str, target_key: str
 ) -> list[dict[str, Any]]:
     """Map a custom dataset's fields (spec.fields) onto a kind's canonical keys."""
-    from bench.config import GenFieldMap
-
     f = spec.fields or GenFieldMap()
-    from bench.tasks.mcq import dataset_label
-
     name = dataset_label(spec.dataset)
+    from bench.data.custom import record_ids, require_fields
+
+    require_fields(rows, [f.input, f.target] + [k for k in (f.context, f.id) if k], name)
     out = []
-    for i, r in enumerate(rows):
-        need = [f.input, f.target] + ([f.context] if f.context else [])
-        missing = [k for k in need if k not in r]
-        if missing:
-            raise DataError(
-                f"{name}: record {i}: missing field {missing[0]!r} (has: {', '.join(sorted(r)[:10])})"
-            )
+    for r, rid in zip(rows, record_ids(rows, f.id, name), strict=True):
         rec = {
             **r,
-            "id": str(r[f.id]) if f.id and f.id in r else f"{i}",
+            "id": rid,
             input_key: r[f.input],
             target_key: r[f.target],
         }

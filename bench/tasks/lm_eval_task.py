@@ -15,7 +15,10 @@ from typing import Any
 
 from bench.backends.base import Backend, GenerateRequest, LoglikelihoodRequest, RollingRequest
 from bench.errors import BackendUnavailable, ConfigError
+from bench.metrics import kinds
+from bench.metrics.metric import Metric, primary_of
 from bench.registry import did_you_mean
+from bench.specs.tasks import LmEvalSpec
 from bench.tasks.base import Item, prompt_hash
 
 HINT = "pip install 'bench[lmeval]'"
@@ -25,7 +28,7 @@ class LmEvalTask:
     kind = "lm_eval"
 
     def __init__(
-        self, spec: Any, *, limit: int | None, num_fewshot: int, seed: int, batch_size: int = 8
+        self, spec: LmEvalSpec, *, limit: int | None, num_fewshot: int, seed: int, batch_size: int = 8
     ) -> None:
         self.spec = spec
         self.name = spec.name
@@ -35,9 +38,12 @@ class LmEvalTask:
         self.seed = seed
         self._task: Any = None
         self._items: list[Item] | None = None
-        self.primary_metric = "score"
-        self.metrics: tuple[str, ...] = ()
-        self.lower_is_better: frozenset[str] = frozenset()
+        self.metrics: tuple[Metric, ...] = kinds.LM_EVAL  # until items() loads lm-eval's task
+
+    @property
+    def primary_metric(self) -> str:
+        """lm-eval's first listed metric ("score" when its task lists none)."""
+        return primary_of(self.metrics).name if self.metrics else "score"
 
     def _load(self) -> Any:
         try:
@@ -80,11 +86,7 @@ class LmEvalTask:
             Item(id=str(doc_id), index=doc_id, record={"instances": sorted(insts, key=lambda i: i.idx)})
             for doc_id, insts in sorted(by_doc.items())
         ]
-        names = [m["metric"] for m in task.config.metric_list or []] or list(task.higher_is_better())
-        hib = task.higher_is_better()
-        self.metrics = tuple(str(n) for n in names)
-        self.primary_metric = self.metrics[0] if self.metrics else "score"
-        self.lower_is_better = frozenset(m for m in self.metrics if hib.get(m) is False)
+        self.metrics = task_metrics(task)
         return self._items
 
     def evaluate(self, backend: Backend, items: Sequence[Item]) -> list[dict[str, Any]]:
@@ -200,12 +202,15 @@ class LmEvalTask:
                     temperature=float(kwargs.get("temperature", 0.0)) if kwargs.get("do_sample") else 0.0,
                 )
             )
-        for (it, inst), resp in zip(pending, backend.generate(reqs), strict=True):
+        for (it, inst), req, resp in zip(pending, reqs, backend.generate(reqs), strict=True):
             if resp.error:
                 errors[it.id] = resp.error
                 continue
             inst.resps.append(resp.text)
             t = timing[it.id]
+            if t.get("finish_reason") != "length":  # an item is cut when any of its generations is
+                t["finish_reason"] = resp.finish_reason
+            t["max_tokens"] = max(t.get("max_tokens") or 0, req.max_tokens)
             t["latency_s"] += resp.latency_s
             t["input_tokens"] += resp.input_tokens
             t["output_tokens"] += resp.output_tokens
@@ -228,3 +233,14 @@ class LmEvalTask:
             inst.resps.append(resp.loglik)
             timing[it.id]["latency_s"] += resp.latency_s
             timing[it.id]["input_tokens"] += resp.tokens
+
+
+def task_metrics(task: Any) -> tuple[Metric, ...]:
+    """An lm-eval task's metrics as bench's: its `metric_list` order (else its higher_is_better
+    keys), the first primary, direction from the task's `higher_is_better()`, means of items."""
+    names = [m["metric"] for m in task.config.metric_list or []] or list(task.higher_is_better())
+    hib = task.higher_is_better()
+    return tuple(
+        Metric(str(n), higher_is_better=hib.get(str(n)) is not False, primary=i == 0)
+        for i, n in enumerate(names)
+    )

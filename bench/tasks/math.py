@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from bench.metrics.kinds import math_metrics
+from bench.specs.tasks import MathSpec
 from bench.tasks.generative import GenerativeTask, custom_records
 
 NUMBER_STOP = ("Q:", "Question:", "</s>", "<|im_end|>", "\n\n\n")
@@ -25,23 +27,18 @@ def gsm8k_exemplars() -> list[dict[str, Any]]:
     ]
 
 
-class MathTask(GenerativeTask):
+class MathTask(GenerativeTask[MathSpec]):
     kind = "math"
     default_max_tokens = 256
 
-    def __init__(self, spec: Any, **kw: Any) -> None:
-        super().__init__(spec, **kw)
-        fmt = spec.answer_format
-        if fmt is None:
-            fmt = "latex" if self.dataset == "math500" else "number"
+    def __init__(self, spec: MathSpec, *, limit: int | None, num_fewshot: int, seed: int) -> None:
+        super().__init__(spec, limit=limit, num_fewshot=num_fewshot, seed=seed)
+        fmt = spec.effective_answer_format()
         self.answer_format = fmt
+        self.metrics = math_metrics(fmt)
         if fmt == "number":
-            self.primary_metric = "exact_match_strict"
-            self.metrics = ("exact_match_strict", "exact_match_flexible")
             self.default_stop = NUMBER_STOP
         else:
-            self.primary_metric = "exact_match"
-            self.metrics = ("exact_match",)
             self.default_stop = LATEX_STOP
             self.default_max_tokens = 512
 

@@ -7,87 +7,38 @@ from evaluation when they come from the evaluated split.
 
 from __future__ import annotations
 
-import ast
-import json
 import random
 from collections.abc import Sequence
 from typing import Any
 
-import jinja2
-
 from bench.backends.base import Backend, LoglikelihoodRequest
-from bench.config import DatasetRef, MCQTask
+from bench.data.custom import map_mcq_records
+from bench.data.subset import sample_in_order
 from bench.errors import ConfigError, DataError
+from bench.metrics import kinds
 from bench.metrics.choice import score_choices
-from bench.tasks.base import Item, prompt_hash
+from bench.specs.base import FieldMap, dataset_label
+from bench.specs.tasks import MCQSpec
+from bench.tasks.base import Item, PrimaryFromMetrics, prompt_hash
 from bench.tasks.generative import GenerativeTask
+from bench.templates import compile_prompt, render
 
 DEFAULT_PROMPT = "Question: {{ question }}\nAnswer:"
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
-_env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
 
-
-def dataset_label(ref: DatasetRef) -> str:
-    if isinstance(ref, str):
-        return ref
-    return str(getattr(ref, "path", None) or getattr(ref, "hub", "custom"))
-
-
-def _as_list(value: Any, where: str) -> list[str]:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            try:
-                value = ast.literal_eval(value)
-            except (ValueError, SyntaxError):
-                raise DataError(f"{where}: choices must be a list, got {value[:60]!r}") from None
-    if hasattr(value, "tolist"):
-        value = value.tolist()
-    if not isinstance(value, list | tuple) or not value:
-        raise DataError(f"{where}: choices must be a non-empty list, got {type(value).__name__}")
-    return [str(v) for v in value]
-
-
-def _as_index(value: Any, options: list[str], where: str) -> int:
-    if isinstance(value, bool):
-        value = int(value)
-    if isinstance(value, int | float) and float(value).is_integer():
-        idx = int(value)
-    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        idx = int(value.strip())
-    elif isinstance(value, str) and len(value.strip()) == 1 and value.strip().upper() in _LETTERS:
-        idx = _LETTERS.index(value.strip().upper())
-        if idx >= len(options):
-            raise DataError(
-                f"{where}: answer {value!r} is not a label of the {len(options)} choices (A-{_LETTERS[len(options) - 1]})"
-            )
-    elif isinstance(value, str) and value in options:
-        idx = options.index(value)
-    else:
-        raise DataError(f"{where}: answer {value!r} is neither an index, a letter nor one of the choices")
-    if not 0 <= idx < len(options):
-        raise DataError(f"{where}: answer index {idx} out of range for {len(options)} choices")
-    return idx
-
-
-class MultipleChoice:
+class MultipleChoice(PrimaryFromMetrics):
     kind = "mcq"
-    primary_metric = "acc"
-    metrics: tuple[str, ...] = ("acc", "acc_norm")
+    metrics = kinds.MCQ
 
-    def __init__(self, spec: MCQTask, *, limit: int | None, num_fewshot: int, seed: int) -> None:
+    def __init__(self, spec: MCQSpec, *, limit: int | None, num_fewshot: int, seed: int) -> None:
         self.spec = spec
         self.name = spec.name
         self.dataset = dataset_label(spec.dataset)
         self.limit = limit
         self.num_fewshot = num_fewshot
         self.seed = seed
-        try:
-            self._template = _env.from_string(spec.prompt) if spec.prompt else None
-        except jinja2.TemplateSyntaxError as e:
-            raise ConfigError(f"task {spec.name!r}: prompt: invalid Jinja template: {e.message}") from None
+        self._template = compile_prompt(spec.prompt, f"task {spec.name!r}: prompt") if spec.prompt else None
         self._items: list[Item] | None = None
         self.fewshot_ids: list[str] = []
         self.prefixes: dict[str | None, str] = {}
@@ -104,38 +55,14 @@ class MultipleChoice:
         if isinstance(self.spec.dataset, str):
             out = records
         else:
-            out = [self._map_custom(r, i) for i, r in enumerate(records)]
+            out = map_mcq_records(records, self.spec.fields, self.dataset)
         if self._template is not None or not isinstance(self.spec.dataset, str):
-            template = self._template or _env.from_string(DEFAULT_PROMPT)
+            template = self._template or compile_prompt(DEFAULT_PROMPT, "default prompt")
             for i, r in enumerate(out):
-                try:
-                    r["query"] = template.render(**r, letters=_LETTERS)
-                except jinja2.UndefinedError as e:
-                    raise DataError(
-                        f"{self.dataset}: record {i} (id {r.get('id')}): prompt: {e.message}"
-                    ) from None
+                where = f"{self.dataset}: record {i} (id {r.get('id')}): prompt"
+                r["query"] = render(template, r, where, letters=_LETTERS)
                 r["contexts"] = None
         return out
-
-    def _map_custom(self, rec: dict[str, Any], i: int) -> dict[str, Any]:
-        f = self.spec.fields
-        assert f is not None
-        where = f"{self.dataset}: record {i}"
-        for key in (f.question, f.choices, f.answer):
-            if key not in rec:
-                raise DataError(f"{where}: missing field {key!r} (has: {', '.join(sorted(rec)[:10])})")
-        options = _as_list(rec[f.choices], where)
-        rid = str(rec[f.id]) if f.id and f.id in rec else f"{i}"
-        return {
-            **rec,
-            "id": rid,
-            "question": str(rec[f.question]),
-            "options": options,
-            "choices": options,
-            "answer": _as_index(rec[f.answer], options, where),
-            "contexts": None,
-            "description": None,
-        }
 
     def _load(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         from bench import data
@@ -178,6 +105,8 @@ class MultipleChoice:
             items.append(Item(id=rid, index=i, record=r))
         if len({it.id for it in items}) != len(items):
             raise DataError(f"{self.dataset}: item ids are not unique")
+        if self.spec.sample:
+            items = sample_in_order(items, self.spec.sample, self.seed)
         self._items = items[: self.limit] if self.limit else items
         return self._items
 
@@ -287,19 +216,16 @@ def _context(r: dict[str, Any], i: int) -> str:
     return str(contexts[i]) if contexts is not None and len(contexts) else str(r["query"])
 
 
-def _default_fields() -> Any:
-    from bench.config import FieldMap
-
+def _default_fields() -> FieldMap:
     return FieldMap()
 
 
-class LetterChoice(GenerativeTask):
+class LetterChoice(GenerativeTask[MCQSpec]):
     """Multiple choice asked generatively ("answer with the letter"), for backends without
     log-likelihoods (chat APIs). Same items and shots as the log-likelihood form; acc only."""
 
     kind = "mcq"
-    primary_metric = "acc"
-    metrics: tuple[str, ...] = ("acc",)
+    metrics = kinds.MCQ_LETTER
 
     def __init__(self, parent: MultipleChoice) -> None:
         super().__init__(parent.spec, limit=parent.limit, num_fewshot=0, seed=parent.seed)

@@ -1,39 +1,35 @@
 """Perplexity of a text corpus: how much quantization or distillation costs a model.
 
 Each distinct text is scored whole (rolling windows, as lm-eval's loglikelihood_rolling). The
-corpus figures divide sums, as lm-eval aggregates them: bits per byte = -sum(log p) / (sum(bytes)
-* ln 2), byte and word perplexity = exp(-sum(log p) / sum(bytes or words)). Lower is better.
+corpus figures divide sums, as lm-eval aggregates them: bits per byte = -sum(log p) / sum(bytes)
+/ ln 2, byte and word perplexity = exp(-sum(log p) / sum(bytes or words)). Lower is better. The
+metrics (bench.metrics.kinds.PERPLEXITY) are `Ratio`s of the stored per-item `nll`, `bytes` and
+`words`: each item's figure and the corpus figure are the same function (bench.metrics.text).
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 from bench.backends.base import Backend, RollingRequest
 from bench.errors import DataError
-from bench.tasks.base import Item, prompt_hash
-from bench.tasks.mcq import dataset_label
+from bench.metrics import kinds
+from bench.metrics.metric import Ratio
+from bench.specs.base import dataset_label
+from bench.specs.tasks import PerplexitySpec
+from bench.tasks.base import Item, PrimaryFromMetrics, prompt_hash
 
 TEXT_FIELDS = {"summarization": "document", "qa": "context", "math": "question", "mcq": "query"}
 
 
-class PerplexityTask:
+class PerplexityTask(PrimaryFromMetrics):
     kind = "perplexity"
-    primary_metric = "bits_per_byte"
-    metrics: tuple[str, ...] = ("bits_per_byte", "byte_perplexity", "word_perplexity")
-    lower_is_better = frozenset(metrics)
-    # metric -> (numerator, denominator, transform of the ratio): corpus-level, not a mean of items
-    ratio_metrics: ClassVar[dict[str, tuple[str, str, str]]] = {
-        "bits_per_byte": ("nll", "bytes", "bits"),
-        "byte_perplexity": ("nll", "bytes", "exp"),
-        "word_perplexity": ("nll", "words", "exp"),
-    }
+    metrics = kinds.PERPLEXITY
 
     def __init__(
-        self, spec: Any, *, limit: int | None, num_fewshot: int, seed: int, batch_size: int = 8
+        self, spec: PerplexitySpec, *, limit: int | None, num_fewshot: int, seed: int, batch_size: int = 8
     ) -> None:
         self.spec = spec
         self.name = spec.name
@@ -93,23 +89,22 @@ class PerplexityTask:
             if resp.error:
                 rows.append({**row, "error": resp.error})
                 continue
-            n_bytes = len(text.encode("utf-8"))
-            n_words = len(text.split())
-            nll = -resp.loglik
-            bpb = nll / (n_bytes * math.log(2))
+            parts = {  # what the corpus figures sum (texts are never empty: items() refuses them)
+                "nll": -resp.loglik,
+                "bytes": float(len(text.encode("utf-8"))),
+                "words": float(len(text.split())),
+            }
+            figures = {m.name: _item(m.corpus, parts) for m in self.metrics}
             rows.append(
                 {
                     **row,
-                    "score": bpb,
-                    "scores": {
-                        "bits_per_byte": bpb,
-                        "byte_perplexity": math.exp(nll / n_bytes),
-                        "word_perplexity": math.exp(min(nll / max(n_words, 1), 700.0)),
-                        "nll": nll,
-                        "bytes": float(n_bytes),
-                        "words": float(n_words),
-                        "tokens": float(resp.tokens),
-                    },
+                    "score": figures[self.primary_metric],
+                    "scores": {**figures, **parts, "tokens": float(resp.tokens)},
                 }
             )
         return rows
+
+
+def _item(corpus: object, parts: dict[str, float]) -> float:
+    assert isinstance(corpus, Ratio), corpus  # every perplexity metric is a ratio of sums
+    return corpus.item(parts[corpus.num], parts[corpus.den])

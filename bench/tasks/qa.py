@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 from typing import Any
 
+from bench.metrics import kinds
+from bench.specs.tasks import QASpec
 from bench.tasks.generative import GenerativeTask, custom_records
 
 
@@ -21,10 +23,9 @@ def _answers(value: Any) -> list[str]:
     return [str(value)]
 
 
-class QATask(GenerativeTask):
+class QATask(GenerativeTask[QASpec]):
     kind = "qa"
-    primary_metric = "f1"
-    metrics: tuple[str, ...] = ("exact_match", "f1")
+    metrics = kinds.QA
     default_max_tokens = 32
     default_stop = ("\n",)
 

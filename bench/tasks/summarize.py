@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.metrics import kinds
+from bench.specs.tasks import SummarizeSpec
 from bench.tasks.generative import GenerativeTask, custom_records
 
 MAX_INPUT_CHARS = 3000
 
 
-class SummarizeTask(GenerativeTask):
+class SummarizeTask(GenerativeTask[SummarizeSpec]):
     kind = "summarize"
-    primary_metric = "rougeL"
-    metrics: tuple[str, ...] = ("rouge1", "rouge2", "rougeL", "output_words", "compression_ratio")
+    metrics = kinds.SUMMARIZE
     default_max_tokens = 96
     default_stop = ("\n\n", "Article:")
 

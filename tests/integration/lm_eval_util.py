@@ -59,10 +59,11 @@ def _jsonl(path: Path, rows: list[dict[str, Any]]) -> str:
     return str(path)
 
 
-def write_check_task(name: str, directory: Path) -> str:
-    """Write a task YAML for dataset `name` into `directory`; return the task's name."""
-    yaml_rel, split, fix, shots = CASES[name]
-    fix = fix or (lambda d: d)
+def write_check_task(name: str, directory: Path, *, split: str | None = None, fix: Any = None) -> str:
+    """Write a task YAML for dataset `name` into `directory`; return the task's name. `split` and
+    `fix` override the case's (a split whose raw records need another fix-up, e.g. ARC's test)."""
+    yaml_rel, case_split, case_fix, shots = CASES[name]
+    split, fix = split or case_split, fix or case_fix or (lambda d: d)
     files = {split: _jsonl(directory / f"{name}.{split}.jsonl", [fix(r) for r in raw_records(name, split)])}
     extra = ""
     if shots:
@@ -72,7 +73,7 @@ def write_check_task(name: str, directory: Path) -> str:
         splits = "test_split: test\nvalidation_split: null\n"
     else:
         splits = "validation_split: validation\ntest_split: null\n"
-    task = f"bench_check_{name}"
+    task = f"bench_check_{name}" if split == case_split else f"bench_check_{name}_{split}"
     (directory / f"{task}.yaml").write_text(
         f"include: {LM_TASKS / yaml_rel}\n"
         f"task: {task}\n"

@@ -46,6 +46,12 @@ def _samples(root: Path) -> pd.DataFrame:
     return store.samples_dataset(root).to_table().to_pandas()
 
 
+def _stored_rows(root: Path) -> dict[tuple[str, str], int]:
+    """Rows stored so far per (model, task), while a run may be writing (parts appear whole)."""
+    t = store.samples_dataset(root).to_table(columns=["model", "task"]).to_pandas()
+    return {k: int(n) for k, n in t.groupby(["model", "task"]).size().items()}
+
+
 @pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(
     tmp_path: Path, smollm2_path: str
@@ -57,23 +63,35 @@ def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(
     _, err = p.communicate(timeout=600)
     assert p.returncode == 0, err[-2000:]
 
-    rng = random.Random(7)
-    kills = 0
-    for attempt in range(3):  # three kills at random moments, each followed by a resume
+    # Three kills, each followed by a resume, at random points inside smollm2's arc_easy task (24
+    # items in batches of 3; the first model's first task, slow enough to land in): each kill
+    # comes once a random number of rows is stored and at least two batches remain, and the
+    # store after it must show the task cut mid-way and more rows than the kill before.
+    total = {(m, t): n for m in ("smollm2-135m", "scripted") for t, n in (("arc_easy", 24), ("piqa", 9))}
+    first = ("smollm2-135m", "arc_easy")
+    targets = sorted(random.Random(7).sample(range(1, 16), 3))
+    stored, before = 0, 0
+    for attempt, target in enumerate(targets):
         p = _bench("run", str(suite), "-o", str(killed), *(["--resume"] if attempt else []))
-        try:
-            p.wait(timeout=rng.uniform(2.5, 6.0))
-        except subprocess.TimeoutExpired:
-            workers = psutil.Process(p.pid).children(recursive=True)
-            os.kill(p.pid, signal.SIGKILL)  # the main process; its workers die with it (PDEATHSIG)
-            kills += 1
-            _, alive = psutil.wait_procs(workers, timeout=10)
-            assert not alive, alive
+        deadline = time.monotonic() + 300
+        while p.poll() is None and time.monotonic() < deadline:
+            if max(target, before + 1) <= _stored_rows(killed).get(first, 0) <= 24 - 6:
+                break
+            time.sleep(0.05)
+        assert p.poll() is None, f"the run ended before kill {attempt + 1}: {p.communicate()[1][-2000:]}"
+        workers = psutil.Process(p.pid).children(recursive=True)
+        os.kill(p.pid, signal.SIGKILL)  # the main process; its workers die with it (PDEATHSIG)
+        _, alive = psutil.wait_procs(workers, timeout=10)
+        assert not alive, alive
         p.communicate()
+        counts = _stored_rows(killed)
+        assert stored < sum(counts.values()) < sum(total.values()), (attempt, counts)
+        cut = [k for k, n in counts.items() if 0 < n < total[k]]
+        assert cut, f"kill {attempt + 1} landed between tasks, not inside one: {counts}"
+        stored, before = sum(counts.values()), counts[first]
     p = _bench("run", str(suite), "-o", str(killed), "--resume")
     _, err = p.communicate(timeout=600)
     assert p.returncode == 0, err[-2000:]
-    assert kills >= 2, "the run finished before it could be killed twice; raise the limit"
     assert "Resuming" in err
 
     a = _samples(clean).sort_values(["model", "task", "item_id"]).reset_index(drop=True)
@@ -147,9 +165,10 @@ def test_efficiency_figures_on_every_row_agree_with_the_outside_view(
     r = store.runs_dataset(root).to_table().to_pandas()
     assert r["latency_p50"].gt(0).all() and r["peak_rss_mb"].gt(0).all()
     assert r["prompt_tokens_per_s"].gt(0).all()
-    # our peak is the worker's own; the outside sampler sees the same process
-    ours = r["peak_rss_mb"].max()
+    # our lifetime peak is the worker's own; the outside sampler sees the same process
+    ours = r["process_peak_rss_mb"].max()
     assert peak * 0.8 <= ours <= max(peak * 1.25, peak + 60), (peak, ours)
+    assert (r["peak_rss_mb"] <= r["process_peak_rss_mb"] + 1).all()  # a task's peak is within it
     # per-item wall time adds up to less than the whole command's wall time
     assert s["wall_s"].sum() < wall
     # cost = $/hour x item wall time; $ per 1k items and per correct answer follow
@@ -165,11 +184,11 @@ def test_efficiency_figures_on_every_row_agree_with_the_outside_view(
 def test_one_writer_per_run(tmp_path: Path, mcq_jsonl: Path) -> None:
     from bench.config import parse_suite
     from bench.errors import BenchError
-    from bench.runner import NullDisplay, _run_lock, execute, plan_run
+    from bench.runner import NullDisplay, execute, plan_run, run_lock
     from tests.conftest import fake_suite
 
     plan = plan_run(parse_suite(fake_suite(mcq_jsonl)), tmp_path)
-    with _run_lock(plan.dir), pytest.raises(BenchError, match="being written by another bench process"):
+    with run_lock(plan.dir), pytest.raises(BenchError, match="being written by another bench process"):
         execute(plan, NullDisplay(), executor="inline")
     execute(plan, NullDisplay(), executor="inline")  # free again
     assert len(_samples(tmp_path)) == 2 * 23

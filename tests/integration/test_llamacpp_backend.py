@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bench.backends.base import GenerateRequest, LoglikelihoodRequest
-from bench.config import MCQTask
+from bench.specs.tasks import MCQSpec
 from bench.tasks.mcq import MultipleChoice
 
 
@@ -43,7 +43,7 @@ def reference_llm(smollm2_path: str) -> Any:
 def test_shared_context_scoring_equals_scoring_each_pair_alone(
     smollm2: Any, reference_llm: Any, dataset: str, shots: int
 ) -> None:
-    task = MultipleChoice(MCQTask(name="t", kind="mcq", dataset=dataset), limit=3, num_fewshot=shots, seed=5)
+    task = MultipleChoice(MCQSpec(name="t", kind="mcq", dataset=dataset), limit=3, num_fewshot=shots, seed=5)
     reqs = [
         LoglikelihoodRequest(
             it.id, tuple(zip(task.contexts(it), [" " + c for c in it.record["choices"]], strict=True))
@@ -68,7 +68,7 @@ def test_shared_context_scoring_equals_scoring_each_pair_alone(
 def test_results_do_not_depend_on_what_ran_before(smollm2: Any, shots: int) -> None:
     """Bit-for-bit: the same item scores the same after any history (resume, reordering, batching)."""
     task = MultipleChoice(
-        MCQTask(name="t", kind="mcq", dataset="arc_easy"), limit=4, num_fewshot=shots, seed=1
+        MCQSpec(name="t", kind="mcq", dataset="arc_easy"), limit=4, num_fewshot=shots, seed=1
     )
     reqs = [
         LoglikelihoodRequest(

@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("lm_eval", reason="lm-eval is the reference here: pip install 'bench[lmeval]'")
 
-from bench.config import MCQTask
+from bench.specs.tasks import MCQSpec
 from bench.tasks.mcq import MultipleChoice
 from tests.integration.lm_eval_util import CASES, write_check_task
 
@@ -46,7 +46,7 @@ def _lm_eval_requests(name: str, directory: Path) -> dict[int, list[tuple[str, s
 def _bench_requests(name: str) -> dict[int, list[tuple[str, str]]]:
     _, split, _, shots = CASES[name]
     task = MultipleChoice(
-        MCQTask(name=name, kind="mcq", dataset=name, split=split), limit=N, num_fewshot=shots, seed=1
+        MCQSpec(name=name, kind="mcq", dataset=name, split=split), limit=N, num_fewshot=shots, seed=1
     )
     out = {}
     for it in task.items():

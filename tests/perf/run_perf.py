@@ -31,10 +31,10 @@ def _best(fn: Callable[[], Any], repeat: int = 3) -> float:
 
 
 def _items(n: int) -> tuple[Any, list[Any]]:
-    from bench.config import MCQTask
+    from bench.specs.tasks import MCQSpec
     from bench.tasks.mcq import MultipleChoice
 
-    task = MultipleChoice(MCQTask(name="arc", kind="mcq", dataset="arc_easy"), limit=n, num_fewshot=0, seed=1)
+    task = MultipleChoice(MCQSpec(name="arc", kind="mcq", dataset="arc_easy"), limit=n, num_fewshot=0, seed=1)
     return task, task.items()
 
 

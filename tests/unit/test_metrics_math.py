@@ -410,7 +410,7 @@ def test_budget_holds_off_the_main_thread() -> None:
         t.start()
         t.join(timeout=60)
     finally:
-        bm._shutdown_worker()
+        bm.shutdown_helper()
     assert len(results) == 1
     hard, easy, elapsed = results[0]
     assert (hard, easy) == (False, True)
