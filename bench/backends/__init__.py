@@ -63,7 +63,11 @@ register_backend(
         factory=_llamacpp,
         probe=availability.llamacpp,
         install_hint="pip install 'bench[cpu]'",
-        resources=lambda s: {"num_cpus": float(s.n_threads or 1), "num_gpus": 0.0},
+        # n_threads: auto reserves one CPU: the probe picks among what the machine gives it
+        resources=lambda s: {
+            "num_cpus": float(s.n_threads if isinstance(s.n_threads, int) else 1),
+            "num_gpus": 0.0,
+        },
     )
 )
 

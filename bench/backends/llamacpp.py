@@ -38,6 +38,15 @@ from bench.backends.base import (
     rolling_windows,
 )
 from bench.backends.logits import log_softmax_pick
+from bench.backends.threads import (
+    AUTO,
+    ThreadProbe,
+    ThreadSetting,
+    candidates,
+    physical_cores,
+    probe,
+    probe_cached,
+)
 from bench.errors import BackendError, BackendUnavailable
 
 INSTALL_HINT = "pip install 'bench[cpu]'"
@@ -70,14 +79,9 @@ def _plain_weights(llama_cpp: Any) -> Iterator[None]:
 
 
 def default_threads() -> int:
-    """Physical cores minus one, at least one: on small machines more threads ran ~10x slower."""
-    try:
-        import psutil
-
-        cores = psutil.cpu_count(logical=False) or os.cpu_count() or 2
-    except ImportError:  # pragma: no cover - psutil is a dependency
-        cores = os.cpu_count() or 2
-    return max(1, cores - 1)
+    """Physical cores minus one, at least one: the transformers backend's torch threads (llama.cpp
+    measures instead: `n_threads: auto`)."""
+    return max(1, physical_cores() - 1)
 
 
 def _import_llama() -> Any:
@@ -99,7 +103,7 @@ class LlamaCppBackend:
         *,
         model_name: str,
         n_ctx: int = 2048,
-        n_threads: int | None = None,
+        n_threads: ThreadSetting | None = AUTO,
         n_threads_batch: int | None = None,
         n_batch: int = 512,
         seed: int = 1234,
@@ -110,7 +114,11 @@ class LlamaCppBackend:
         self.path = Path(path)
         if not self.path.is_file():
             raise BackendError(f"{model_name}: model file not found: {self.path}")
-        self.n_threads = n_threads or default_threads()
+        self.thread_probe: ThreadProbe | None = None
+        self.probe_cached = False
+        auto = n_threads is None or n_threads == AUTO
+        # loaded with one thread when probing; the probe sets the count it picks
+        self.n_threads = 1 if auto else int(n_threads)  # type: ignore[arg-type]
         self.n_threads_batch = n_threads_batch or self.n_threads
         self.model_name = model_name
         self.meta = meta or {}
@@ -145,6 +153,8 @@ class LlamaCppBackend:
             self._bos_text = model.token_get_text(model.token_bos()) if model.token_bos() >= 0 else ""
             eos_text = model.token_get_text(model.token_eos()) if model.token_eos() >= 0 else ""
             self._chat = Jinja2ChatFormatter(template, eos_token=eos_text, bos_token=self._bos_text)
+        if auto:
+            self._auto_threads(fixed_batch=n_threads_batch)
 
     # ------------------------------------------------------------------ info
 
@@ -161,8 +171,72 @@ class LlamaCppBackend:
             device="cpu",
             family=self.meta.get("family") or md.get("general.architecture"),
             license=self.meta.get("license") or md.get("general.license"),
-            extra={"n_threads": str(self.n_threads), "n_threads_batch": str(self.n_threads_batch)},
+            extra=self._thread_facts(),
         )
+
+    def _thread_facts(self) -> dict[str, str]:
+        facts = {"n_threads": str(self.n_threads), "n_threads_batch": str(self.n_threads_batch)}
+        if self.thread_probe is not None:
+            p = self.thread_probe
+            facts |= {
+                "n_threads_source": "auto (cached probe)" if self.probe_cached else "auto",
+                "thread_probe_s": p.describe(),
+                "thread_probe_tokens": str(p.tokens),
+                "thread_probe_wall_s": f"{p.probe_s:.2f}",
+            }
+        else:
+            facts["n_threads_source"] = "suite"
+        return facts
+
+    # ------------------------------------------------------------------ threads
+
+    def _set_threads(self, n: int, n_batch: int) -> None:
+        self._llama_cpp.llama_set_n_threads(self.llm._ctx.ctx, n, n_batch)
+        self.llm.n_threads, self.llm.n_threads_batch = n, n_batch
+
+    def _probe_workload(self) -> tuple[list[int], list[list[int]]]:
+        """A fixed scoring-shaped workload: a 64-token context, then four 8-token continuations
+        scored after it through the same path as real items (96 tokens, logits for 28 rows)."""
+        text = (
+            "The committee met on a cold morning to decide where the new library would stand. "
+            "Some wanted it near the river, others by the old market square, and a few argued "
+            "that the school needed it most. After a long debate they chose the square because"
+        )
+        toks = self.tokenize(text, bos=True)
+        while len(toks) < 96:
+            toks += toks[1:]
+        n_ctx = min(64, self.n_ctx // 2)
+        ctx = toks[:n_ctx]
+        conts = [toks[n_ctx + 8 * k : n_ctx + 8 * (k + 1)] for k in range(4)]
+        return ctx, conts
+
+    def _auto_threads(self, fixed_batch: int | None) -> None:
+        """Measure the workload at each candidate count (best of 3, ~3 s at most) and keep the
+        fastest; cached per model file, machine and process."""
+        ctx, conts = self._probe_workload()
+
+        def once(n: int) -> float:
+            self._set_threads(n, fixed_batch or n)
+            self.llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+            self._kv, self._canon = [], []
+            t0 = time.perf_counter()
+            for k, cont in enumerate(conts):
+                self._decode(ctx + cont, 0 if k == 0 else len(ctx) - 1, len(ctx) - 1)
+            return time.perf_counter() - t0
+
+        def run() -> ThreadProbe:
+            once(1)  # warm-up: first decodes allocate buffers
+            tokens = len(ctx) + sum(len(c) + 1 for c in conts[1:]) + len(conts[0])
+            return probe(once, candidates(physical_cores()), tokens=tokens, repeats=3, budget_s=3.0)
+
+        try:
+            self.thread_probe, self.probe_cached = probe_cached(self.path, f"batch={fixed_batch}", run)
+        finally:
+            self.llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+            self._kv, self._canon = [], []
+        self.n_threads = self.thread_probe.chosen
+        self.n_threads_batch = fixed_batch or self.n_threads
+        self._set_threads(self.n_threads, self.n_threads_batch)
 
     def close(self) -> None:
         self.llm.close()

@@ -5,11 +5,23 @@ Registered with their factories in bench/backends/__init__.py; bench.config buil
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from bench.specs.base import ModelSpecBase
+
+
+def _thread_count(v: Any) -> Any:
+    """A whole number >= 1 or "auto" (YAML gives ints and strings; bools are neither)."""
+    if v == "auto" or v is None:
+        return v
+    if isinstance(v, int) and not isinstance(v, bool) and v >= 1:
+        return v
+    raise ValueError(f"must be a whole number >= 1 or 'auto', not {v!r}")
+
+
+ThreadCount = Annotated[int | Literal["auto"], BeforeValidator(_thread_count)]
 
 
 class LlamaCppSpec(ModelSpecBase):
@@ -18,7 +30,10 @@ class LlamaCppSpec(ModelSpecBase):
     backend: Literal["llamacpp"] = "llamacpp"
     path: str | None = Field(default=None, description="a GGUF file; catalog models resolve it themselves")
     n_ctx: int = Field(default=2048, ge=64)
-    n_threads: int | None = Field(default=None, ge=1, description="decode threads; default: cores - 1")
+    n_threads: ThreadCount = Field(
+        default="auto",
+        description="threads; auto: a ~1-3 s probe at load picks the fastest count on this machine",
+    )
     n_threads_batch: int | None = Field(default=None, ge=1, description="prompt threads; default: n_threads")
     n_batch: int = Field(default=512, ge=1)
 
