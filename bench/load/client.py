@@ -63,7 +63,10 @@ class Outcome:
     first: float | None = None  # first content piece
     end: float = float("nan")
     chunk_times: list[float] = field(default_factory=list)  # every content piece's arrival
-    server_times: list[float] = field(default_factory=list)  # stamps a test server put in its chunks
+    # stamps a test server (bench.load.zero_server) puts in its events, on the same clock
+    server_times: list[float] = field(default_factory=list)  # each content piece's send
+    server_start: float | None = None  # the server had read the request
+    server_end: float | None = None  # its last stamped event
     text: str = ""
     output_tokens: int | None = None
     input_tokens: int | None = None
@@ -78,6 +81,8 @@ async def stream_one(client: httpx.AsyncClient, target: Target, req: GenerateReq
     clock = time.perf_counter
     usage: dict[str, Any] | None = None
     out.start = clock()
+    last: float | None = None  # the stream's last event ([DONE]): the request's end
+    whole = False
     try:
         async with client.stream("POST", path, json=body) as r:
             if r.status_code >= 400:
@@ -87,7 +92,7 @@ async def stream_one(client: httpx.AsyncClient, target: Target, req: GenerateReq
             async for line in r.aiter_lines():
                 if not line.startswith("data:"):
                     continue
-                now = clock()
+                now = last = clock()
                 payload = line[5:].strip()
                 if payload == "[DONE]":
                     break
@@ -96,6 +101,9 @@ async def stream_one(client: httpx.AsyncClient, target: Target, req: GenerateReq
                 except ValueError:
                     continue
                 usage = data.get("usage") or usage
+                if "t" in data:
+                    out.server_end = float(data["t"])
+                    out.server_start = float(data.get("t0", out.server_end))
                 for choice in data.get("choices") or []:
                     piece = choice_text(choice)
                     if piece:
@@ -106,6 +114,7 @@ async def stream_one(client: httpx.AsyncClient, target: Target, req: GenerateReq
                             out.server_times.append(float(data["t"]))
                         out.text += piece
                     out.finish_reason = choice.get("finish_reason") or out.finish_reason
+            whole = True
     except httpx.TimeoutException:
         out.timed_out, out.error = True, "timed out (no data within the timeout)"
         return
@@ -113,7 +122,8 @@ async def stream_one(client: httpx.AsyncClient, target: Target, req: GenerateReq
         out.error = f"{type(e).__name__}: {e}"
         return
     finally:
-        out.end = clock()
+        # not the close of the connection after it, which a server may delay
+        out.end = last if whole and last is not None else clock()
     if out.finish_reason is None:
         out.error = "the stream ended without a finish reason"
         return

@@ -1,6 +1,7 @@
 """A zero-latency OpenAI-compatible server (stdlib asyncio only) for measuring the load generator
 itself: it streams `max_tokens` pieces at once (or after fixed delays), each stamped with the
-server's perf_counter at send time (`"t"`), so the client's timestamps can be checked against it.
+server's perf_counter at send time (`"t"`) and at the moment it had read the request (`"t0"`; the
+closing usage event is stamped too), so the client's timestamps can be checked against it.
 
     python -m bench.load.zero_server [--port 0] [--ttft-s 0] [--itl-s 0] [--answer TEXT]  # prints "port N"
 
@@ -50,18 +51,19 @@ class ZeroServer:
                 method, path, _ = lines[0].split(" ", 2)
                 headers = {k.lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
                 body = await reader.readexactly(int(headers.get("content-length", 0)))
+                received = time.perf_counter()
                 if method == "GET":
                     await _json_response(
                         writer, {"object": "list", "data": [{"id": "zero", "object": "model"}]}
                     )
                     continue
-                await self._stream(writer, path, json.loads(body or b"{}"))
+                await self._stream(writer, path, json.loads(body or b"{}"), received)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
             writer.close()
 
-    async def _stream(self, writer: asyncio.StreamWriter, path: str, req: dict) -> None:
+    async def _stream(self, writer: asyncio.StreamWriter, path: str, req: dict, received: float) -> None:
         chat = path.endswith("/chat/completions")
         limit = max(1, int(req.get("max_tokens") or 16))
         words = (self.words or [WORD] * limit)[:limit]
@@ -84,9 +86,10 @@ class ZeroServer:
                 await asyncio.sleep(self.itl_s)
             choice = {"index": 0, "finish_reason": finish if i == n - 1 else None}
             choice.update({"delta": {"content": word}} if chat else {"text": word})
-            writer.write(_event({"choices": [choice], "t": time.perf_counter()}))
+            writer.write(_event({"choices": [choice], "t0": received, "t": time.perf_counter()}))
             await writer.drain()
-        writer.write(_event({"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": n}}))
+        usage = {"prompt_tokens": 1, "completion_tokens": n}
+        writer.write(_event({"choices": [], "usage": usage, "t0": received, "t": time.perf_counter()}))
         writer.write(_chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
         await writer.drain()
         self.served += 1

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -206,63 +205,12 @@ def store_speed(rows: int = 100_000) -> dict[str, Any]:
     }
 
 
-def against_lm_eval(n: int) -> dict[str, Any]:
-    """The same ARC items through lm-eval 0.4.13's `hf` model on the same GGUF weights (transformers
-    dequantizes them) vs bench's llama.cpp path: wall time and accuracy agreement."""
-    import lm_eval
+def against_lm_eval(n: int, *, skip_lm_eval: bool) -> dict[str, Any]:
+    """Start-up and steady per-item rate apart, bench's default MCQ path vs lm-eval's `hf` model on
+    the same >= 200 ARC-Easy items and weights; utilization and the decode bound (steady_state.py)."""
+    from tests.perf.steady_state import steady_state
 
-    from bench.config import parse_suite
-    from bench.runner import NullDisplay, execute, plan_run
-    from tests.integration.lm_eval_util import write_check_task
-
-    with tempfile.TemporaryDirectory() as d:
-        tdir = Path(d)
-        task = write_check_task("arc_easy", tdir)
-        from bench.catalog import MODELS
-
-        gguf = MODELS["smollm2-135m"].resolve()
-        t0 = time.perf_counter()
-        from lm_eval.tasks import TaskManager
-
-        res = lm_eval.simple_evaluate(
-            model="hf",
-            model_args=f"pretrained={gguf.parent},gguf_file={gguf.name},dtype=float32,device=cpu",
-            tasks=[task],
-            task_manager=TaskManager(include_path=str(tdir), include_defaults=False),
-            limit=n,
-            batch_size=8,
-            bootstrap_iters=0,
-        )
-        t_lm = time.perf_counter() - t0
-        acc_lm = res["results"][task]["acc,none"] if res else float("nan")
-        suite = parse_suite(
-            {
-                "name": "perf",
-                "defaults": {"limit": n, "warmup": 0},
-                "models": [{"name": "smollm2-135m", "n_threads": 1}],
-                "tasks": [{"name": "arc", "kind": "mcq", "dataset": "arc_easy"}],
-            }
-        )
-        t0 = time.perf_counter()
-        plan = plan_run(suite, tdir / "results")
-        execute(plan, NullDisplay(), executor="process")
-        t_bench = time.perf_counter() - t0
-        from bench import store
-
-        acc_bench = statistics.mean(
-            store.samples_dataset(tdir / "results").to_table(columns=["score"]).column("score").to_pylist()
-        )
-    return {
-        "lm_eval": {
-            "lm_eval_s": t_lm,
-            "bench_s": t_bench,
-            "speedup": t_lm / t_bench,
-            "goal": ">= 3",
-            "acc_lm_eval": acc_lm,
-            "acc_bench": acc_bench,
-            "items": n,
-        }
-    }
+    return steady_state(n, skip_lm_eval=skip_lm_eval)
 
 
 def startup() -> dict[str, Any]:
@@ -282,11 +230,41 @@ def startup() -> dict[str, Any]:
     }
 
 
+def load_generator() -> dict[str, Any]:
+    """`bench load`'s generator against the zero-latency server (bench.load.overhead): its stamps vs
+    the server's, and its highest sustained Poisson rate against what SmolLM2 serves here (short
+    answers, one at a time through llama.cpp: the rate a 2-core machine's models can serve)."""
+    from bench.backends.base import GenerateRequest
+    from bench.backends.llamacpp import LlamaCppBackend
+    from bench.catalog import MODELS
+    from bench.load.overhead import measure, summary
+
+    got = summary(measure())
+    backend = LlamaCppBackend(str(MODELS["smollm2-135m"].resolve()), model_name="s", n_threads=1)
+    reqs = [GenerateRequest(str(k), f"Q: What is {k} + {k + 1}?\nA:", max_tokens=16) for k in range(8)]
+    backend.generate(reqs[:1])
+    t0 = time.perf_counter()
+    backend.generate(reqs)
+    model_rate = len(reqs) / (time.perf_counter() - t0)
+    backend.close()
+    return {
+        "load_generator": {
+            **got,
+            "ttft_error_p99_vs_1ms": got["ttft_error_p99_ms"] / 1.0,
+            "goal_stamps": "p99 error < 1 ms (ratio < 1)",
+            "smollm2_req_s": model_rate,
+            "rate_vs_model": got["max_sustained_per_s"] / model_rate,
+            "goal_rate": ">= 10",
+        }
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--items", type=int, default=40)
     ap.add_argument("--out", default="perf.json")
     ap.add_argument("--skip-lm-eval", action="store_true")
+    ap.add_argument("--steady-items", type=int, default=200, help="ARC-Easy items for the steady state")
     args = ap.parse_args(argv)
     report: dict[str, Any] = {
         "machine": platform.platform(),
@@ -297,8 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     report |= harness_overhead(args.items)
     report |= generation()
     report |= store_speed()
-    if not args.skip_lm_eval:
-        report |= against_lm_eval(min(args.items, 20))
+    report |= load_generator()
+    report |= against_lm_eval(args.steady_items, skip_lm_eval=args.skip_lm_eval)
     Path(args.out).write_text(json.dumps(report, indent=2))
     for section, vals in report.items():
         if isinstance(vals, dict):
