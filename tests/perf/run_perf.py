@@ -230,6 +230,35 @@ def startup() -> dict[str, Any]:
     }
 
 
+def load_generator() -> dict[str, Any]:
+    """`bench load`'s generator against the zero-latency server (bench.load.overhead): its stamps vs
+    the server's, and its highest sustained Poisson rate against what SmolLM2 serves here (short
+    answers, one at a time through llama.cpp: the rate a 2-core machine's models can serve)."""
+    from bench.backends.base import GenerateRequest
+    from bench.backends.llamacpp import LlamaCppBackend
+    from bench.catalog import MODELS
+    from bench.load.overhead import measure, summary
+
+    got = summary(measure())
+    backend = LlamaCppBackend(str(MODELS["smollm2-135m"].resolve()), model_name="s", n_threads=1)
+    reqs = [GenerateRequest(str(k), f"Q: What is {k} + {k + 1}?\nA:", max_tokens=16) for k in range(8)]
+    backend.generate(reqs[:1])
+    t0 = time.perf_counter()
+    backend.generate(reqs)
+    model_rate = len(reqs) / (time.perf_counter() - t0)
+    backend.close()
+    return {
+        "load_generator": {
+            **got,
+            "ttft_error_p99_vs_1ms": got["ttft_error_p99_ms"] / 1.0,
+            "goal_stamps": "p99 error < 1 ms (ratio < 1)",
+            "smollm2_req_s": model_rate,
+            "rate_vs_model": got["max_sustained_per_s"] / model_rate,
+            "goal_rate": ">= 10",
+        }
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--items", type=int, default=40)
@@ -246,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     report |= harness_overhead(args.items)
     report |= generation()
     report |= store_speed()
+    report |= load_generator()
     report |= against_lm_eval(args.steady_items, skip_lm_eval=args.skip_lm_eval)
     Path(args.out).write_text(json.dumps(report, indent=2))
     for section, vals in report.items():
