@@ -90,6 +90,9 @@ RUNS_SCHEMA = pa.schema(
         ("model_params", pa.int64()),
         ("quant", pa.string()),
         ("model_file_mb", pa.float64()),
+        # JSON: the engine's own settings as run (llama.cpp: n_threads, chosen by the suite or the
+        # `auto` probe, with the probe's seconds per thread count)
+        ("engine_settings", pa.string()),
         ("latency_p50", pa.float64()),
         ("latency_p90", pa.float64()),
         ("latency_p95", pa.float64()),

@@ -103,6 +103,7 @@ def run_model(job: ModelJob, emit: Callable[[Event], None]) -> None:
         "model_params": info.params,
         "quant": info.quant,
         "model_file_mb": info.file_size / 2**20 if info.file_size else None,
+        "engine_settings": _json(info.extra) if info.extra else None,
         "load_s": load_s,
         "device": info.device,
     }

@@ -3,11 +3,17 @@ sets it in llama.cpp's context, reports its timings, is cached per process, and 
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+from bench import store
 from bench.backends import threads
 from bench.backends.base import LoglikelihoodRequest
 from bench.backends.llamacpp import LlamaCppBackend
+from bench.config import parse_suite
+from bench.runner import NullDisplay, execute, plan_run
 
 
 def _timings(s: str) -> dict[int, float]:
@@ -84,3 +90,26 @@ def test_probe_leaves_the_cache_clean_and_scores_unchanged(smollm2_path: str) ->
     assert got.error is None and want.error is None
     assert got.logliks == want.logliks
     assert got.tokens_evaluated == want.tokens_evaluated
+
+
+def test_a_run_stores_the_chosen_count_and_its_timings(smollm2_path: str, tmp_path: Path) -> None:
+    """Through the public run path: the runs rows carry the engine settings the probe chose."""
+    suite = parse_suite(
+        {
+            "name": "threads",
+            "defaults": {"limit": 2, "warmup": 0},
+            "models": [{"name": "smollm2-135m", "n_ctx": 512}],
+            "tasks": [{"name": "arc", "kind": "mcq", "dataset": "arc_easy"}],
+        }
+    )
+    plan = plan_run(suite, tmp_path)
+    execute(plan, NullDisplay(), executor="process")
+    runs = store.runs_dataset(tmp_path).to_table().to_pandas()
+    assert len(runs) >= 1 and (runs["status"] == "ok").all()
+    settings = [json.loads(s) for s in runs["engine_settings"]]
+    assert all(s == settings[0] for s in settings)
+    s = settings[0]
+    assert s["n_threads_source"] == "auto"  # a fresh worker process probes for itself
+    timings = _timings(s["thread_probe_s"])
+    assert int(s["n_threads"]) == threads.pick(timings)
+    assert 1 <= int(s["n_threads"]) <= threads.physical_cores()
