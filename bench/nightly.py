@@ -39,6 +39,7 @@ class Tolerances:
     memory: float = 0.10
     cost: float = 0.10
     alpha: float = 0.05
+    goodput: float = 0.10  # load sweeps: -10% goodput at a level is a regression (bench.nightly_goodput)
 
 
 @dataclass
@@ -136,6 +137,7 @@ def judge(root: Path, run_id: str, tol: Tolerances | None = None, *, baseline: s
     if base is None:
         for _, r in now.iterrows():
             v.findings.append(Finding(r["model"], r["task"], "accuracy", "new", None, r["value"], None))
+        v.findings += _goodput(root, v, tol)
         return v
     before = primary_runs(root, base["run_id"])
     v.calibration = _run_calibration(now, before)
@@ -202,7 +204,15 @@ def judge(root: Path, run_id: str, tol: Tolerances | None = None, *, baseline: s
             )
     for aspect in ("accuracy", "latency_p50", "usd_per_1k_items"):
         _adjust_family(v.findings, tol.alpha, aspect)
+    v.findings += _goodput(root, v, tol)
     return v
+
+
+def _goodput(root: Path, v: Verdict, tol: Tolerances) -> list[Finding]:
+    """Goodput per load level when the runs hold load sweeps (bench.nightly_goodput)."""
+    from bench.nightly_goodput import goodput_findings
+
+    return goodput_findings(root, v.run_id, v.baseline_run_id, tol.goodput)
 
 
 def _adjust_family(findings: list[Finding], alpha: float, aspect: str = "accuracy") -> None:

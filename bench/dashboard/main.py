@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
-from bench.dashboard import drilldown, history, leaderboard, small_enough
+from bench.dashboard import drilldown, history, leaderboard, load, small_enough
 from bench.dashboard.reads import Store, results_dir
 
 
@@ -23,6 +23,7 @@ class PageDef:
     title: str
     slug: str  # the page's URL path
     render: Callable[[Store], None]
+    needs_runs: bool = True  # False: the page reads other files (load sweeps), so it runs without runs tables
 
 
 PAGES = (
@@ -30,6 +31,7 @@ PAGES = (
     PageDef("Is a small model enough?", "small-enough", small_enough.render),
     PageDef("Drill-down", "drill-down", drilldown.render),
     PageDef("History", "history", history.render),
+    PageDef("Load", "load", load.render, needs_runs=False),
 )
 _PICKED = "_page_picked"  # set by the radio's callback: the page to switch to on this rerun
 
@@ -74,9 +76,10 @@ def main() -> None:
     if s is None:
         st.error(f"Results directory `{root}` does not exist.")
         return
-    if s.runs.empty:
+    if s.runs.empty and next(p.needs_runs for p in PAGES if p.title == page.title):
         st.info(f"No runs under `{root}` yet: `bench run suites/smoke.yaml -o {root}`.")
         return
-    n = s.runs["run_id"].nunique()
-    st.sidebar.caption(f"`{root}` · {n} run{'s' if n != 1 else ''}")
+    if not s.runs.empty:
+        n = s.runs["run_id"].nunique()
+        st.sidebar.caption(f"`{root}` · {n} run{'s' if n != 1 else ''}")
     page.run()

@@ -32,6 +32,7 @@ except ImportError:
 
 from tests.browser.cdp import chromium  # noqa: E402 - after the dependency check
 from tests.browser.serving import free_port, serve  # noqa: E402
+from tests.load_sweeps import qa_items, two_model_sweep  # noqa: E402
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 # Debian's package (what .ci/run installs); BENCH_CHROMIUM names another binary.
@@ -78,6 +79,8 @@ def _store(d: Path) -> Path:
     }
     root = d / "results"
     execute(plan_run(parse_suite(suite), root), NullDisplay(), executor="inline")
+    sweep = two_model_sweep(root, qa_items(d / "qa.jsonl"))  # for the Load page: two models that cross
+    assert not sweep.errors, sweep.errors
     return root
 
 
@@ -132,6 +135,7 @@ PAGES = {
     ),
     "Drill-down": ("Drill-down", ["[data-testid=stDataFrame]"]),
     "History": ("History", [".js-plotly-plot", "[data-testid=stDataFrame]"]),
+    "Load": ("Load", [".js-plotly-plot", "[data-testid=stDataFrame]"]),
 }
 
 
@@ -165,6 +169,9 @@ def test_every_page_draws_in_chromium(browser: str, server: str, tmp_path: Path)
                     assert "large-one" in text and "small-one" in text
                 if name == "Is a small model enough?":
                     assert "Cascade" in text
+                if name == "Load":
+                    assert "leaves its SLO at" in text and "Crossover:" in text, text[:3000]
+                    assert await page.js("document.querySelectorAll('.js-plotly-plot').length") == 3
         return took
 
     took = asyncio.run(visit())
