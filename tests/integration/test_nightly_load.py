@@ -140,8 +140,11 @@ def test_load_cannot_hide_a_real_change_in_the_other_direction(tmp_path: Path) -
     code, v, _ = _night(_fake(tmp_path, 0.1), tmp_path, 2, *wide)  # five times as slow, quiet machine
     lat = _finding(v, "latency_p50")
     assert lat["calibration"] < 0.9 and lat["verdict"] == "regressed" and code == 1, _short(lat)
+    slow_run = v["run_id"]
 
     with background_load():
-        code, v, _ = _night(_fake(tmp_path, 0.02), tmp_path, 3, *wide)  # five times as fast, loaded machine
+        # five times as fast, loaded machine; against night 2 (by default the baseline would be night 1,
+        # the newest run of the same suite hash)
+        code, v, _ = _night(_fake(tmp_path, 0.02), tmp_path, 3, *wide, "--baseline", slow_run)
     lat = _finding(v, "latency_p50")
     assert lat["calibration"] > 1.1 and lat["verdict"] == "improved", _short(lat)
