@@ -14,6 +14,7 @@ This uses llama-cpp-python's `_ctx` / `_batch` internals, pinned by the `cpu` ex
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -195,37 +196,67 @@ class LlamaCppBackend:
         self.llm.n_threads, self.llm.n_threads_batch = n, n_batch
 
     def _probe_workload(self) -> tuple[list[int], list[list[int]]]:
-        """A fixed scoring-shaped workload: a 64-token context, then four 8-token continuations
-        scored after it through the same path as real items (96 tokens, logits for 28 rows)."""
+        """A fixed scoring-shaped workload: a 40-token context, then four 6-token continuations
+        scored after it through the same path as real items (~65 tokens: under a second on one
+        core of a loaded 2-core VM)."""
         text = (
             "The committee met on a cold morning to decide where the new library would stand. "
             "Some wanted it near the river, others by the old market square, and a few argued "
             "that the school needed it most. After a long debate they chose the square because"
         )
         toks = self.tokenize(text, bos=True)
-        while len(toks) < 96:
+        while len(toks) < 64:
             toks += toks[1:]
-        n_ctx = min(64, self.n_ctx // 2)
+        n_ctx = min(40, self.n_ctx // 2)
         ctx = toks[:n_ctx]
-        conts = [toks[n_ctx + 8 * k : n_ctx + 8 * (k + 1)] for k in range(4)]
+        conts = [toks[n_ctx + 6 * k : n_ctx + 6 * (k + 1)] for k in range(4)]
         return ctx, conts
+
+    @contextlib.contextmanager
+    def _deadline(self, seconds: float | None) -> Iterator[None]:
+        """llama_decode aborts (ggml checks between graph nodes) once `seconds` have passed: a
+        thread count that is losing badly (one 46-token decode took 10 s with 2 threads on a
+        loaded 2-core VM, 0.4 s with 1) is stopped instead of waited for."""
+        if seconds is None:
+            yield
+            return
+        lib = self._llama_cpp.llama_cpp._lib
+        kind = self._llama_cpp.ggml_abort_callback
+        setter = lib.llama_set_abort_callback
+        setter.argtypes = [ctypes.c_void_p, kind, ctypes.c_void_p]
+        setter.restype = None
+        from llama_cpp._utils import suppress_stdout_stderr
+
+        end = time.perf_counter() + seconds
+        callback = kind(lambda _data: time.perf_counter() > end)
+        setter(self.llm._ctx.ctx, callback, None)
+        try:
+            with suppress_stdout_stderr(disable=False):  # an abort logs an error line
+                yield
+        finally:
+            setter(self.llm._ctx.ctx, kind(), None)
 
     def _auto_threads(self, fixed_batch: int | None) -> None:
         """Measure the workload at each candidate count (best of 3, ~3 s at most) and keep the
         fastest; cached per model file, machine and process."""
         ctx, conts = self._probe_workload()
 
-        def once(n: int) -> float:
+        def once(n: int, cap: float | None) -> float:
             self._set_threads(n, fixed_batch or n)
             self.llm._ctx.kv_cache_seq_rm(-1, 0, -1)
             self._kv, self._canon = [], []
             t0 = time.perf_counter()
-            for k, cont in enumerate(conts):
-                self._decode(ctx + cont, 0 if k == 0 else len(ctx) - 1, len(ctx) - 1)
+            try:
+                with self._deadline(cap):
+                    for k, cont in enumerate(conts):
+                        self._decode(ctx + cont, 0 if k == 0 else len(ctx) - 1, len(ctx) - 1)
+            except RuntimeError:  # aborted past the cap: losing already
+                pass
             return time.perf_counter() - t0
 
         def run() -> ThreadProbe:
-            once(1)  # warm-up: first decodes allocate buffers
+            self._set_threads(1, fixed_batch or 1)
+            self._decode(ctx[:4], 0, 4)  # warm-up: the first pass pages the weights in (mmap)
             tokens = len(ctx) + sum(len(c) + 1 for c in conts[1:]) + len(conts[0])
             return probe(once, candidates(physical_cores()), tokens=tokens, repeats=3, budget_s=3.0)
 

@@ -35,8 +35,8 @@ def test_auto_probes_once_picks_a_count_in_range_and_stores_it(
         assert set(timings) <= set(threads.candidates(cores)) and 1 in timings and chosen in timings
         assert all(t > 0 for t in timings.values())
         assert chosen == threads.pick(timings)  # the stored timings explain the choice (3 decimals)
-        # a 64-token context and four 8-token continuations, the shared context evaluated once
-        assert 64 < int(extra["thread_probe_tokens"]) < 64 + 4 * 9
+        # a 40-token context and four 6-token continuations, the shared context evaluated once
+        assert 40 < int(extra["thread_probe_tokens"]) < 40 + 4 * 7
         assert 0 < float(extra["thread_probe_wall_s"]) < 30
         # llama.cpp's context runs with the chosen count, not the one it was loaded with
         lib = be._llama_cpp

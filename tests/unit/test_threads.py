@@ -63,33 +63,49 @@ def test_probe_keeps_each_counts_best_try_and_picks_from_them() -> None:
     tries = {1: [0.50, 0.40, 0.45], 2: [0.30, 0.60, 0.35], 3: [0.31, 0.33, 0.32]}
     calls: list[int] = []
 
-    def measure(n: int) -> float:
+    def measure(n: int, cap: float | None) -> float:
         calls.append(n)
         t = tries[n][sum(1 for c in calls if c == n) - 1]
         clock.t += t
         return t
 
     p = probe(measure, [1, 2, 3], tokens=96, repeats=3, budget_s=100, clock=clock)
-    assert calls == [1, 1, 1, 2, 2, 2, 3, 3, 3]  # increasing counts, repeats in a row
+    assert calls == [1, 2, 3, 1, 2, 3, 1, 2, 3]  # rounds over the counts, in increasing order
     assert p.timings == {1: 0.40, 2: 0.30, 3: 0.31}
     assert p.chosen == 2 and p.tokens == 96
     assert p.probe_s == pytest.approx(sum(sum(v) for v in tries.values()))
     assert p.describe() == "1:0.400 2:0.300 3:0.310"
 
 
-def test_probe_stops_trying_larger_counts_past_its_budget() -> None:
+def test_probe_stops_starting_rounds_past_its_budget_but_measures_every_count() -> None:
     clock = FakeClock()
+    calls: list[int] = []
 
-    def measure(n: int) -> float:
+    def measure(n: int, cap: float | None) -> float:
+        calls.append(n)
         clock.t += 1.0  # each try takes 1 s, whatever n
         return 1.0 / n
 
-    p = probe(measure, [1, 2, 4, 8], tokens=10, repeats=2, budget_s=3.0, clock=clock)
-    # 1 and 2 take 4 s: past the budget, 4 and 8 are not tried
-    assert sorted(p.timings) == [1, 2] and p.chosen == 2
-    # a budget already spent still measures the first count
-    p = probe(measure, [1, 2], tokens=10, repeats=1, budget_s=0.0, clock=clock)
-    assert sorted(p.timings) == [1]
+    p = probe(measure, [1, 2], tokens=10, repeats=3, budget_s=3.0, clock=clock)
+    assert calls == [1, 2, 1, 2]  # 2 s after round one: a second round; 4 s: no third
+    assert p.chosen == 2
+    # a loaded machine (the budget spent before the first round ends) still measures every count
+    calls.clear()
+    p = probe(measure, [1, 2, 4, 8], tokens=10, repeats=3, budget_s=0.5, clock=clock)
+    assert calls == [1, 2, 4, 8] and p.chosen == 8
+
+
+def test_probe_caps_a_try_at_twice_the_best_so_far() -> None:
+    caps: list[tuple[int, float | None]] = []
+    full = {1: 0.8, 2: 11.0, 3: 0.5}
+
+    def measure(n: int, cap: float | None) -> float:
+        caps.append((n, cap))
+        return min(full[n], cap) if cap is not None else full[n]  # stops where the cap says
+
+    p = probe(measure, [1, 2, 3], tokens=1, repeats=1, budget_s=100, clock=FakeClock())
+    assert caps == [(1, None), (2, 1.6), (3, 1.6)]
+    assert p.timings == {1: 0.8, 2: 1.6, 3: 0.5} and p.chosen == 3
 
 
 def test_probe_result_is_cached_per_file_and_variant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
