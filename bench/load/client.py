@@ -80,11 +80,18 @@ async def stream_one(client: httpx.AsyncClient, target: Target, req: GenerateReq
     path, body = target.body(req)
     clock = time.perf_counter
     usage: dict[str, Any] | None = None
-    out.start = clock()
+    out.start = clock()  # until the request is on the wire (below)
+
+    async def trace(event: str, info: dict[str, Any]) -> None:
+        # httpcore's trace hook: stamp "sent" when the body is written, not before httpx builds the
+        # request and takes a connection (~1 ms on a busy 2-core machine, measured with zero_server)
+        if event == "http11.send_request_body.complete":
+            out.start = clock()
+
     last: float | None = None  # the stream's last event ([DONE]): the request's end
     whole = False
     try:
-        async with client.stream("POST", path, json=body) as r:
+        async with client.stream("POST", path, json=body, extensions={"trace": trace}) as r:
             if r.status_code >= 400:
                 detail = (await r.aread()).decode("utf-8", errors="replace")[:300]
                 out.error = f"HTTP {r.status_code} from {path}: {detail}"

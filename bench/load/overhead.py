@@ -60,6 +60,8 @@ def zero_server(ttft_s: float = 0.0, itl_s: float = 0.0, start_timeout_s: float 
     finally:
         proc.kill()
         proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def requests(n: int, max_tokens: int) -> list[GenerateRequest]:
