@@ -29,13 +29,13 @@ from bench.load.zero_server import ZeroServer
 ttft, itl, slots, answer = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 
 class Slotted(ZeroServer):
-    async def _stream(self, writer, path, req):
+    async def _stream(self, *args, **kwargs):
         if not slots:
-            return await super()._stream(writer, path, req)
+            return await super()._stream(*args, **kwargs)
         if not hasattr(self, "free"):
             self.free = asyncio.Semaphore(slots)
         async with self.free:
-            await super()._stream(writer, path, req)
+            await super()._stream(*args, **kwargs)
 
 async def main():
     srv = Slotted(ttft, itl, answer)
@@ -47,7 +47,7 @@ async def main():
 asyncio.run(main())
 """
 
-ANSWERS = ("it is red ok", "it is blue ok")  # four pieces each: a TTFT and three inter-token gaps
+ANSWERS = ("ruby red wine dark", "sky blue sea deep")  # four pieces, no shared word: F1 is 0 or 1
 
 
 @contextlib.contextmanager

@@ -5,11 +5,13 @@ the data layer's level order, SLO exits and crossovers on hand-made rows."""
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -20,6 +22,7 @@ from streamlit.testing.v1 import AppTest
 
 from bench.dashboard.load import TABLE
 from bench.dashboard_data import load as dl
+from bench.fmt import format_params
 from bench.load import records
 from tests.load_sweeps import SLO, qa_items, two_model_sweep
 
@@ -53,6 +56,13 @@ def _text(at: AppTest) -> str:
     return "\n".join(m.value for m in at.markdown)
 
 
+def _arr(v: Any) -> list[float]:
+    """A plotly JSON array: a list, or a typed array ({"dtype": "f8", "bdata": base64})."""
+    if isinstance(v, dict):
+        return list(np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).astype(float))
+    return [float(x) for x in v]
+
+
 def _figure(at: AppTest, key_part: str) -> dict[str, Any]:
     charts = [c for c in at.get("plotly_chart") if key_part in str(c.proto.id)]
     assert len(charts) == 1, [c.proto.id for c in at.get("plotly_chart")]
@@ -62,7 +72,8 @@ def _figure(at: AppTest, key_part: str) -> dict[str, Any]:
 def test_the_table_holds_the_stored_level_rows(sweep_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = _load_page(sweep_store, monkeypatch)
     assert [h.value for h in at.header] == ["Load"]
-    shown = at.dataframe(key="load_levels").value
+    (frame,) = at.dataframe
+    shown = frame.value
     stored = _stored(sweep_store)
     assert len(stored) == 6 and set(stored["model"]) == {"small", "large"}
     assert list(shown.columns) == list(TABLE)
@@ -79,7 +90,7 @@ def test_the_table_holds_the_stored_level_rows(sweep_store: Path, monkeypatch: p
     # every third of them blue
     blue = sum((k % 12) % 3 == 0 for k in range(16)) / 16
     for model, want in (("small", blue), ("large", 1 - blue)):
-        assert (stored.loc[stored["model"] == model, "accuracy"] == pytest.approx(want)).all()
+        assert list(stored.loc[stored["model"] == model, "accuracy"]) == pytest.approx([want] * 3)
     cost = stored["usd_per_1k_requests"]
     assert (cost > 0).all() and (stored["usd_per_correct"] > 0).all()
 
@@ -110,25 +121,27 @@ def test_slo_exit_and_crossover_as_the_stored_rows_say(
         assert (
             f"up to {below} (" in text and f"from {at_level} on, **{leader[ORDER.index(at_level)]}**" in text
         )
-    assert "(135M, SLM)" in text and "(70B, LLM)" in text, text
+    assert f"({format_params(135e6)}, SLM)" in text and f"({format_params(70e9)}, LLM)" in text, text
 
     fig = _figure(at, "load_goodput")
     cross = next(t for t in fig["data"] if t.get("name") == "leaves its SLO")
     row = stored.loc[("small", exits["small"])]
-    assert cross["x"][0] == pytest.approx(row["achieved_concurrency"])
-    assert cross["y"][0] == pytest.approx(row["goodput_per_s"])
+    assert _arr(cross["x"])[0] == pytest.approx(row["achieved_concurrency"])
+    assert _arr(cross["y"])[0] == pytest.approx(row["goodput_per_s"])
     diamond = next(t for t in fig["data"] if t.get("name") == "ranking by goodput flips")
-    assert len(diamond["x"]) == len(flips)
+    assert len(_arr(diamond["x"])) == len(flips)
     lat = _figure(at, "load_latency")
     lines = sorted(s["y0"] for s in lat["layout"]["shapes"])
     assert lines == pytest.approx(sorted([SLO["ttft_s"] * 1000, SLO["e2e_s"]]))  # ms and s panels
     ttft = next(t for t in lat["data"] if t["name"] == "small p99")
     small = stored.loc["small"].sort_values("achieved_concurrency")
-    assert ttft["y"] == pytest.approx(list(small["ttft_p99"] * 1000))
+    assert _arr(ttft["y"]) == pytest.approx(list(small["ttft_p99"] * 1000))
     acc = _figure(at, "load_accuracy")
     small_acc = next(t for t in acc["data"] if t["name"] == "small")
-    assert small_acc["y"] == pytest.approx(list(small["accuracy"]))
-    assert small_acc["error_y"]["array"] == pytest.approx(list(small["accuracy_high"] - small["accuracy"]))
+    assert _arr(small_acc["y"]) == pytest.approx(list(small["accuracy"]))
+    assert _arr(small_acc["error_y"]["array"]) == pytest.approx(
+        list(small["accuracy_high"] - small["accuracy"])
+    )
 
 
 def test_the_load_axis_switches_to_the_request_rate(
@@ -141,8 +154,8 @@ def test_the_load_axis_switches_to_the_request_rate(
     stored = _stored(sweep_store)
     large = stored[stored["model"] == "large"].sort_values("requests_per_s")
     trace = next(t for t in fig["data"] if t["name"] == "large goodput")
-    assert trace["x"] == pytest.approx(list(large["requests_per_s"]))
-    assert trace["y"] == pytest.approx(list(large["goodput_per_s"]))
+    assert _arr(trace["x"]) == pytest.approx(list(large["requests_per_s"]))
+    assert _arr(trace["y"]) == pytest.approx(list(large["goodput_per_s"]))
     assert fig["layout"]["xaxis"]["title"]["text"] == dl.LOAD_AXES["requests_per_s"]
 
 
