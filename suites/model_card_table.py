@@ -2,15 +2,21 @@
 
     python suites/model_card_table.py [RESULTS_DIR] [RUN_ID]   # default: results/model_card, newest run
 
-Every bench number is a stored runs row (value and its 95% interval, as bench computed them).
-The card does not name its metric; `metric` is lm-eval's usual one (acc_norm where lm-eval defines
-it, acc for BoolQ) and the other is shown beside it.
+Every bench number is a stored runs row, as bench computed it: the value, its 95% interval (Wilson, from
+the 0/1 item scores), the items scored and the task's wall time. Nothing is recomputed here, so the table
+is what the store says. The card does not name its metric; `metric` is lm-eval's usual one (acc_norm
+where lm-eval defines it, acc for BoolQ) and the other is shown beside it. A card value outside the
+interval gets its likely reasons, from what differs between the card's setting and this run.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+from typing import Any
+
+import pandas as pd
 
 from bench import store
 from bench.report import runs_frame
@@ -22,33 +28,76 @@ CARD = {
     "boolq": ("BoolQ", 0, 61.4, "acc"),
     "hellaswag_10shot": ("HellaSwag", 10, 40.9, "acc_norm"),
 }
+HEADER = (
+    "| card row | shots | card | bench | 95% interval | other metric | items (split) | wall | gap |\n"
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+)
+
+
+def reasons(row: pd.Series, task: dict[str, Any]) -> str:
+    """What differs from the card's setting (Google's bf16 weights, its own prompts, the test split
+    where one is public, shots from train)."""
+    why = []
+    quant = row.get("quant")
+    if isinstance(quant, str) and quant.upper() not in ("BF16", "F16", "F32"):
+        why.append(f"{quant} weights (card: bf16)")
+    split = task.get("split") or "default"
+    if split != "test":
+        why.append(f"{split} split")
+    if task.get("num_fewshot") and split != "test":
+        why.append(f"shots drawn from {split}, not train")
+    why.append("lm-eval's prompt, not Google's")
+    return "; ".join(why)
+
+
+def _row(task: str, rows: pd.DataFrame, cfg: dict[str, Any]) -> str:
+    row, shots, card, metric = CARD[task]
+    if metric not in rows.index:
+        return f"| {row} | {shots} | {card} | not in run | | | | | |"
+    r = rows.loc[metric]
+    if r["status"] != "ok" or pd.isna(r["value"]):
+        return f"| {row} | {shots} | {card} | failed: {r['error']} | | | | | |"
+    value, lo, hi = 100 * r["value"], 100 * r["ci_low"], 100 * r["ci_high"]
+    other = "acc" if metric == "acc_norm" else "acc_norm"
+    other_txt = f"{100 * rows.loc[other, 'value']:.1f} ({other})" if other in rows.index else "-"
+    t = cfg.get(task, {})
+    split = t.get("split") or "default"
+    how = f"random {t['sample']}" if t.get("sample") else "all"
+    n, n_scored = int(r["n"]), int(r["n_scored"])
+    items = f"{n_scored:,}" if n_scored == n else f"{n_scored:,} of {n:,}"
+    wall = f"{r['wall_s'] / 60:.1f} min ({r['wall_s'] / max(n, 1):.2f} s/item)"
+    gap = "within" if lo <= card <= hi else f"{value - card:+.1f}: {reasons(r, t)}"
+    return (
+        f"| {row} | {shots} | {card} | {value:.1f} ({metric}) | {lo:.1f}-{hi:.1f} (±{(hi - lo) / 2:.1f}) "
+        f"| {other_txt} | {items} ({split}, {how}) | {wall} | {gap} |"
+    )
+
+
+def caption(runs: pd.DataFrame, manifest: dict[str, Any]) -> str:
+    """One line: which model, engine settings, machine and the run's whole wall time."""
+    first = runs.iloc[0]
+    models = manifest.get("suite_config", {}).get("models", [])
+    threads = next((m.get("n_threads") for m in models if m.get("name") == first["model"]), None)
+    hw = json.loads(first["hardware_info"]) if isinstance(first["hardware_info"], str) else {}
+    span = (runs["finished_at"].max() - runs["started_at"].min()).total_seconds()
+    parts = [
+        f"{first['model']} {first['quant'] or ''}".strip(),
+        str(first["backend"]) + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else ""),
+        f"{hw.get('cpu') or '?'}, {hw.get('cores_logical') or '?'} cores",
+        f"tasks {span / 60:.0f} min in all",
+    ]
+    return f"run {manifest['run_id']}: " + "; ".join(parts)
 
 
 def table(root: Path, run_id: str) -> str:
     runs = runs_frame(root, [run_id])
-    cfg = {t["name"]: t for t in store.find_run(root, run_id).get("suite_config", {}).get("tasks", [])}
-    lines = [
-        "| card row | shots | card | bench (metric) | 95% interval | other metric | items (split) | wall | gap |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for task, (row, shots, card, metric) in CARD.items():
-        rows = runs[runs["task"] == task].set_index("metric")
-        if metric not in rows.index:
-            lines.append(f"| {row} | {shots} | {card} | not in run | | | | | |")
-            continue
-        r = rows.loc[metric]
-        other = "acc" if metric == "acc_norm" else None
-        other_txt = f"{other} {100 * rows.loc[other, 'value']:.1f}" if other in rows.index else "-"
-        lo, hi = 100 * r["ci_low"], 100 * r["ci_high"]
-        t = cfg.get(task, {})
-        split = t.get("split") or "default"
-        how = f"sample of {t['sample']}" if t.get("sample") else "all"
-        inside = lo <= card <= hi
-        gap = "within" if inside else f"{100 * r['value'] - card:+.1f}: outside"
-        lines.append(
-            f"| {row} | {shots} | {card} | {100 * r['value']:.1f} ({metric}) | {lo:.1f}-{hi:.1f} | {other_txt} "
-            f"| {int(r['n'])} ({split}, {how}) | {r['wall_s'] / 60:.1f} min | {gap} |"
-        )
+    if runs.empty:
+        raise SystemExit(f"run {run_id} has no runs rows under {root}")
+    manifest = store.find_run(root, run_id)
+    cfg = {t["name"]: t for t in manifest.get("suite_config", {}).get("tasks", [])}
+    lines = [caption(runs, manifest), "", HEADER]
+    for task in CARD:
+        lines.append(_row(task, runs[runs["task"] == task].set_index("metric"), cfg))
     return "\n".join(lines)
 
 
@@ -56,12 +105,11 @@ def main(argv: list[str]) -> None:
     root = Path(argv[0]) if argv else Path("results/model_card")
     run_id = argv[1] if len(argv) > 1 else None
     if run_id is None:
-        ids = sorted(runs_frame(root)["run_id"].unique())
-        if not ids:
+        runs = store.list_runs(root)
+        if not runs:
             sys.exit(f"no runs in {root}")
-        run_id = ids[-1]
-    print(f"run {run_id}\n")
-    print(table(root, run_id))
+        run_id = runs[0]["run_id"]  # the newest
+    print(table(root, store.find_run(root, run_id)["run_id"]))
 
 
 if __name__ == "__main__":

@@ -5,9 +5,12 @@ question, choices.text/label, answerKey), its TemplateLM splits each (context, c
 tokens, llama-cpp-python's high-level Llama (logits_all, `eval`) scores them, and lm-eval's own
 `process_results` gives acc and acc_norm. None of bench's prompt, tokenization, scoring or metric
 code runs here; only the engine settings are bench's (weight repacking and tiled matmul off, so a
-log-likelihood does not depend on how tokens are batched). Compared with the run's stored rows:
+log-likelihood does not depend on how tokens are batched). Compared with the run's stored rows
+(read through bench.store, so a resumed run's latest attempt of each item counts):
 
-    python -m tests.integration.model_card_reference RUN_DIR [--task arc_easy] [--limit N] [--out F]
+    python -m tests.integration.model_card_reference RESULTS [RUN] [--task arc_easy] [--limit N] [--out F]
+
+RESULTS is the results directory (or a run folder), RUN a run id or unique prefix (default: the newest run).
 """
 
 from __future__ import annotations
@@ -130,16 +133,35 @@ def reference(task_name: str, limit: int | None, work: Path) -> dict[str, dict[s
     return out
 
 
-def compare(run_dir: Path, task: str, ref: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    import pandas as pd
+def stored_rows(root: Path, run: str | None, task: str) -> tuple[str, Any]:
+    """The run's id and its stored rows of `task` (latest attempt per item, no warm-up rows), by item id."""
+    from bench import store
 
-    files = sorted(run_dir.glob(f"samples-*-{task}-*.parquet"))
-    rows = pd.concat([pd.read_parquet(f) for f in files])
-    rows = rows[~rows["warmup"].fillna(False).astype(bool)] if "warmup" in rows else rows
-    rows = rows.drop_duplicates("item_id", keep="last").set_index("item_id")
+    if run is None:
+        runs = store.list_runs(root)
+        if (root / "run.json").is_file():
+            run = str(root)
+        elif runs:
+            run = runs[0]["run_id"]
+        else:
+            raise SystemExit(f"no runs under {root}")
+    manifest = store.find_run(root, run)
+    run_id = str(manifest["run_id"])
+    files = [str(f) for f in sorted(Path(manifest["path"]).glob("samples-*.parquet"))]
+    rows = store.read_samples(files).to_pandas()
+    rows = rows[(rows["task"] == task) & ~rows["warmup"].fillna(False).astype(bool)]
+    if rows.empty:
+        raise SystemExit(f"run {run_id} has no stored items of task {task!r}")
+    return run_id, rows.set_index("item_id")
+
+
+def compare(rows: Any, task: str, ref: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Item by item: the run's stored rows (by item id) against the reference."""
     scores = {i: dict(v) for i, v in rows["scores"].items()}  # stored as (metric, value) pairs
-    shared = [i for i in ref if i in rows.index]
-    agree = {"acc": 0, "acc_norm": 0, "pred": 0, "prompt": 0}
+    failed = set(rows.index[rows["error"].notna()]) if "error" in rows else set()
+    shared = [i for i in ref if i in rows.index and i not in failed]
+    agree = {"acc": 0, "acc_norm": 0, "pred": 0, "prompt": 0, "all": 0}
+    worst: list[float] = []
     dll: list[float] = []
     disagree: list[dict[str, Any]] = []
     for item in shared:
@@ -151,10 +173,13 @@ def compare(run_dir: Path, task: str, ref: dict[str, dict[str, Any]]) -> dict[st
             "pred": int(np.argmax(bl)) == int(np.argmax(r["logliks"])),
             "prompt": b["prompt"] == r["requests"][0][0],
         }
+        same["all"] = all(same.values())
         for k, v in same.items():
             agree[k] += int(v)
-        dll += [abs(x - y) for x, y in zip(bl, r["logliks"], strict=True)]
-        if not all(same.values()):
+        d = [abs(x - y) for x, y in zip(bl, r["logliks"], strict=True)]
+        dll += d
+        worst.append(max(d))
+        if not same["all"]:
             disagree.append({"item_id": item, **same, "bench": bl, "reference": r["logliks"]})
     n = len(shared)
     bench_acc = {m: float(np.mean([scores[i][m] for i in shared])) for m in ("acc", "acc_norm")}
@@ -163,6 +188,8 @@ def compare(run_dir: Path, task: str, ref: dict[str, dict[str, Any]]) -> dict[st
         "task": task,
         "items_compared": n,
         "items_in_run": len(rows),
+        "items_only_in_reference": len([i for i in ref if i not in rows.index]),
+        "items_failed_in_run": len(failed),
         "agree": agree,
         "bench": bench_acc,
         "reference": ref_acc,
@@ -170,6 +197,8 @@ def compare(run_dir: Path, task: str, ref: dict[str, dict[str, Any]]) -> dict[st
             "median": statistics.median(dll) if dll else None,
             "max": max(dll) if dll else None,
             "n_pairs": len(dll),
+            "items_over_1e-6": sum(w > 1e-6 for w in worst),
+            "items_over_1e-3": sum(w > 1e-3 for w in worst),
         },
         "disagreements": disagree[:20],
     }
@@ -177,15 +206,29 @@ def compare(run_dir: Path, task: str, ref: dict[str, dict[str, Any]]) -> dict[st
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("run_dir", type=Path)
+    ap.add_argument("results", type=Path, help="results directory, or a run folder")
+    ap.add_argument("run", nargs="?", default=None, help="run id or unique prefix (default: the newest)")
     ap.add_argument("--task", default="arc_easy")
     ap.add_argument("--limit", type=int, default=None, help="first N items of the split (default: all)")
     ap.add_argument("--out", type=Path, default=None, help="write the comparison as JSON here")
+    ap.add_argument(
+        "--reference-json",
+        type=Path,
+        default=None,
+        help="the reference's per-item results: read from this file when it exists, else computed and "
+        "written there (the reference does not depend on the run, so it may be computed beside it)",
+    )
     args = ap.parse_args(argv)
+    run_id, rows = stored_rows(args.results, args.run, args.task)
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as d:
-        ref = reference(args.task, args.limit, Path(d))
-    report = compare(args.run_dir, args.task, ref)
+    if args.reference_json and args.reference_json.is_file():
+        ref = json.loads(args.reference_json.read_text())
+    else:
+        with tempfile.TemporaryDirectory() as d:
+            ref = reference(args.task, args.limit, Path(d))
+        if args.reference_json:
+            args.reference_json.write_text(json.dumps(ref) + "\n")
+    report = {"run_id": run_id, **compare(rows, args.task, ref)}
     report["reference_wall_s"] = round(time.perf_counter() - t0, 1)
     text = json.dumps(report, indent=1)
     if args.out:
