@@ -120,8 +120,10 @@ def render(s: Store) -> None:
     st.plotly_chart(load_charts.latency_figure(lv, x, slo), key="load_latency")
     left, right = st.columns(2)
     with left:
+        st.markdown("**Goodput**: requests/s within the SLO (dotted: all answered requests/s)")
         st.plotly_chart(load_charts.goodput_figure(lv, x, exits, crossings), key="load_goodput")
     with right:
+        st.markdown(f"**Accuracy** of the answers served at each level ({first['metric']}, 95% interval)")
         st.plotly_chart(load_charts.accuracy_figure(lv, x, str(first["metric"])), key="load_accuracy")
 
     st.subheader("Per level")

@@ -71,7 +71,9 @@ def latency_figure(levels: pd.DataFrame, x: str, slo: dict[str, float]) -> go.Fi
         fig.update_yaxes(title_text=unit, rangemode="tozero", row=row + 1, col=c + 1)
         fig.update_xaxes(title_text=LOAD_AXES[x] if row == 1 else None, row=row + 1, col=c + 1)
     fig.update_layout(
-        height=640, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h", "y": -0.12}
+        height=700,
+        margin={"l": 10, "r": 10, "t": 110, "b": 10},
+        legend={"orientation": "h", "y": 1.1, "yanchor": "bottom", "x": 0},
     )
     return fig
 
@@ -108,11 +110,11 @@ def goodput_figure(
                 for e in exits
                 if e.exit_level
             ],
-            ("x", 16, "crimson", "top right", "leaves its SLO"),
+            ("x", 16, "crimson", "top left", "leaves its SLO"),
         ),
         (
             [(c.leader_after, c.at, f"crossover at {c.at}: {c.leader_after} leads") for c in crossings],
-            ("diamond", 15, "black", "bottom right", "ranking by goodput flips"),
+            ("diamond", 15, "black", "bottom left", "ranking by goodput flips"),
         ),
     )
     for points, (symbol, size, colour_, where, name) in marks:
@@ -130,12 +132,11 @@ def goodput_figure(
                 )
             )
     fig.update_layout(
-        title="Goodput: requests/s within the SLO",
         xaxis_title=LOAD_AXES[x],
         yaxis_title="requests/s",
         yaxis_rangemode="tozero",
         height=460,
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
         legend={"orientation": "h", "y": -0.2},
     )
     return fig
@@ -176,12 +177,11 @@ def accuracy_figure(levels: pd.DataFrame, x: str, metric: str) -> go.Figure:
             )
         )
     fig.update_layout(
-        title=f"Accuracy of the answers served ({metric}, 95% CI)",
         xaxis_title=LOAD_AXES[x],
         yaxis_title=metric,
         yaxis_range=[-0.02, 1.02],
         height=460,
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
         legend={"orientation": "h", "y": -0.2},
     )
     return fig

@@ -120,15 +120,14 @@ class SloExit:
         if self.status == "met throughout":
             return f"**{self.model}** meets its SLO at every level ({fam})."
         assert self.row is not None
-        where = _at(self.row)
-        share = f"{self.row['slo_share']:.0%} of requests within it"
+        r = self.row
+        at = (
+            f"{r['slo_share']:.0%} of its requests within it at {r['requests_per_s']:.2f} req/s, "
+            f"{r['achieved_concurrency']:.1f} in flight"
+        )
         if self.status == "missed from the start":
-            return f"**{self.model}** misses its SLO already at its lowest level, {where} ({share})."
-        return f"**{self.model}** leaves its SLO at {where} ({share}; {fam}, it met it at {self.last_met})."
-
-
-def _at(row: dict[str, Any]) -> str:
-    return f"{row['level']} ({row['requests_per_s']:.2f} req/s, {row['achieved_concurrency']:.1f} in flight)"
+            return f"**{self.model}** misses its SLO already at its lowest level, {self.exit_level}: {at}."
+        return f"**{self.model}** leaves its SLO at {self.exit_level}: {at} ({fam}; it met it at {self.last_met})."
 
 
 def slo_exits(levels: pd.DataFrame) -> list[SloExit]:
@@ -219,7 +218,8 @@ def crossover_words(levels: pd.DataFrame, a: str, b: str, params: dict[str, Any]
             f"{c.below} ({c.goodput_before[0]:.2f} vs {c.goodput_before[1]:.2f} req/s); from {c.at} "
             f"on, {name[c.leader_after]} does ({c.goodput_after[0]:.2f} vs {c.goodput_after[1]:.2f} req/s)"
         )
-    return "Crossover: " + "; ".join(parts) + "."
+    text = "; ".join(parts) + "."
+    return text[0].upper() + text[1:]
 
 
 def _labelled(model: str, params: Any) -> str:

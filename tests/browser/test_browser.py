@@ -170,7 +170,7 @@ def test_every_page_draws_in_chromium(browser: str, server: str, tmp_path: Path)
                 if name == "Is a small model enough?":
                     assert "Cascade" in text
                 if name == "Load":
-                    assert "leaves its SLO at" in text and "Crossover:" in text, text[:3000]
+                    assert "leaves its SLO at" in text and "has the higher goodput up to" in text, text[:3000]
                     assert await page.js("document.querySelectorAll('.js-plotly-plot').length") == 3
         return took
 

@@ -112,7 +112,7 @@ def test_slo_exit_and_crossover_as_the_stored_rows_say(
 
     at = _load_page(sweep_store, monkeypatch)
     text = _text(at)
-    assert f"**small** leaves its SLO at {exits['small']} (" in text or (
+    assert f"**small** leaves its SLO at {exits['small']}: " in text or (
         exits["small"] == "sync" and "**small** misses its SLO already" in text
     ), text
     if exits["large"] is None:
@@ -261,7 +261,9 @@ def test_crossovers_skip_ties_and_name_the_levels() -> None:
     ]
     assert found[0].goodput_before == (5.0, 2.0) and found[0].goodput_after == (9.0, 1.0)
     words = dl.crossover_words(_levels(SWEEP), "a", "b", {"a": 1.35e8})
-    assert words.startswith("Crossover: by concurrency, **a** (135M, SLM) has the higher goodput up to sync")
+    assert words.startswith(
+        "By concurrency, **a** (135M, SLM) has the higher goodput up to sync (5.00 vs 2.00"
+    )
     flat = [r for r in SWEEP if r[0] == "b" or r[1] == "sync"]
     none = dl.crossover_words(_levels(flat), "a", "b")
     assert none == "No crossover: **a** has the higher goodput at every level both ran."
