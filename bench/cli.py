@@ -363,10 +363,12 @@ def data_fetch(names: tuple[str, ...]) -> None:
 
 
 from bench.cli_ls import ls  # noqa: E402  (light: click only; each listing imports what it shows)
+from bench.cli_rescore import rescore_command  # noqa: E402  (light: click only)
 from bench.load.cli import load_command  # noqa: E402  (light: click only; the sweep loads on use)
 
 app.add_command(ls)
 app.add_command(load_command)
+app.add_command(rescore_command)
 
 
 def main(argv: list[str] | None = None) -> None:
