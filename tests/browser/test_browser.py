@@ -48,7 +48,7 @@ def browser() -> str:
     return path
 
 
-def _store(d: Path) -> Path:
+def _store(d: Path, sweep: bool) -> Path:
     data = d / "items.jsonl"
     rows = [
         {
@@ -79,14 +79,13 @@ def _store(d: Path) -> Path:
     }
     root = d / "results"
     execute(plan_run(parse_suite(suite), root), NullDisplay(), executor="inline")
-    sweep = two_model_sweep(root, qa_items(d / "qa.jsonl"))  # for the Load page: two models that cross
-    assert not sweep.errors, sweep.errors
+    if sweep:  # for the Load page: a `bench load` sweep of two models that cross (~12 s)
+        result = two_model_sweep(root, qa_items(d / "qa.jsonl"))
+        assert not result.errors, result.errors
     return root
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
-    root = _store(tmp_path)
+def _dashboard(root: Path, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "BENCH_CACHE_DIR": str(tmp_path / "cache")}
     # through bench's own launcher (what `bench dashboard` runs), in its own process group
@@ -94,6 +93,17 @@ def server(tmp_path: Path) -> Iterator[str]:
     cmd = [sys.executable, "-c", launch]
     with serve(cmd, port, tmp_path / "streamlit.log", env) as (url, _):
         yield url
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    yield from _dashboard(_store(tmp_path, sweep=False), tmp_path)
+
+
+@pytest.fixture
+def sweep_server(tmp_path: Path) -> Iterator[str]:
+    """The same store plus a load sweep, for the Load page."""
+    yield from _dashboard(_store(tmp_path, sweep=True), tmp_path)
 
 
 @pytest.mark.slow
@@ -140,7 +150,7 @@ PAGES = {
 
 
 @pytest.mark.slow
-def test_every_page_draws_in_chromium(browser: str, server: str, tmp_path: Path) -> None:
+def test_every_page_draws_in_chromium(browser: str, sweep_server: str, tmp_path: Path) -> None:
     """Each page driven over the DevTools protocol: click it in the sidebar, wait until its title
     and its table or plot are drawn (no fixed sleep), and keep a screenshot of each."""
 
@@ -156,7 +166,7 @@ def test_every_page_draws_in_chromium(browser: str, server: str, tmp_path: Path)
 
     async def visit() -> dict[str, float]:
         took: dict[str, float] = {}
-        async with chromium(browser, server) as page:
+        async with chromium(browser, sweep_server) as page:
             for name, (title, selectors) in PAGES.items():
                 if name != "Leaderboard":
                     assert await page.click_label(name), f"no sidebar entry {name!r}"

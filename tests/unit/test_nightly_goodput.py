@@ -81,6 +81,9 @@ def test_a_slower_server_tonight_regresses_goodput(tmp_path: Path, monkeypatch: 
     md = (out / "report.md").read_text()
     assert "| m | colours | goodput_per_s@c4 | REGRESSED |" in md
 
+    first = judge(root, ids[0], Tolerances())  # no earlier run: the levels are new
+    assert first.baseline_run_id is None
+    assert [(f.aspect, f.verdict) for f in first.findings] == [("goodput_per_s@c4", "new")]
     back = judge(root, ids[0], Tolerances(), baseline=ids[1])  # the fast night against the slow one
     (g,) = [f for f in back.findings if f.aspect.startswith("goodput")]
     assert g.verdict == "improved" and g.before == 0.0 and g.after == f.before
