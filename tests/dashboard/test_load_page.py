@@ -267,3 +267,34 @@ def test_crossovers_skip_ties_and_name_the_levels() -> None:
     flat = [r for r in SWEEP if r[0] == "b" or r[1] == "sync"]
     none = dl.crossover_words(_levels(flat), "a", "b")
     assert none == "No crossover: **a** has the higher goodput at every level both ran."
+
+
+def test_a_one_model_rate_sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Open-loop levels and `max`: plotted against the achieved request rate, no crossover section."""
+    from bench.config import parse_suite
+    from bench.load.sweep import run_sweep
+    from tests.load_sweeps import sweep_suite, zero_server
+
+    root = tmp_path / "results"
+    load = {"rates": [20.0, 5.0], "max": True, "requests": 6, "slo": {"ttft_s": 0.05}, "timeout_s": 10}
+    with zero_server(0.01, 0.005) as url:
+        suite = sweep_suite(
+            "rates", qa_items(tmp_path / "items.jsonl", n=6), [{"name": "m", "base_url": url}], load
+        )
+        assert not run_sweep(parse_suite(suite), root).errors
+    at = _load_page(root, monkeypatch)
+    assert at.radio(key="ld_axis").value == "requests_per_s"
+    assert [h.value for h in at.subheader] == ["Where each model leaves its SLO", "Per level"]
+    (frame,) = at.dataframe
+    assert list(frame.value["level"]) == ["sync", "r20", "r5", "max"]  # sweep order
+    stored = _stored(root).set_index("level")
+    fig = _figure(at, "load_goodput")
+    trace = next(t for t in fig["data"] if t["name"] == "m goodput")
+    by_rate = stored.sort_values("requests_per_s")
+    assert _arr(trace["x"]) == pytest.approx(list(by_rate["requests_per_s"]))
+    met = [lv for lv in ["sync", "r5", "r20", "max"] if not stored.loc[lv, "slo_met"]]
+    words = _text(at)
+    if met:  # offered-load order: sync, r5, r20, max
+        assert f"**m** leaves its SLO at {met[0]}: " in words or "misses its SLO already" in words
+    else:
+        assert "**m** meets its SLO at every level (by request rate)." in words
