@@ -4,7 +4,8 @@
 dashboard/app.py is a thin entry that runs the same app). `main` sets up the page and the
 navigation (`st.navigation` over one `st.Page` per page module); `reads` is the cached access to
 the results store; `widgets` the pickers every page shares; `charts` the plotly figures (no
-streamlit). The pages are layout only: `leaderboard`, `small_enough`, `drilldown`, `history`.
+streamlit; `load_charts` those of the load page). The pages are layout only: `leaderboard`,
+`small_enough`, `drilldown`, `history`, `load` (bench load sweeps).
 Every number they show comes from `bench.dashboard_data` and `bench.analysis`, which are
 unit-tested without streamlit.
 
