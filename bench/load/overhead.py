@@ -8,7 +8,11 @@ answers at once and stamps every event it sends on the shared perf_counter clock
   server's own figure); reported as median and p99 in milliseconds.
 - sustained rate: open-loop Poisson levels of rising rate (a fixed ladder, each a bounded number
   of requests); a rate is sustained when every request succeeds, the completed rate reaches 90%
-  of the rate the schedule offered, and requests start within 5 ms (p99) of their schedule.
+  of the rate the schedule offered, and the lag behind the schedule does not grow: the median lag
+  of the level's last third is within 5 ms of its first third's. A generator that cannot keep up
+  starts each request later than the one before (the lag grows by seconds over a level); one that
+  keeps up lags by its fixed cost per request (building it in httpx, 1-3 ms on a busy 2-core
+  machine) plus the scheduler's preemptions (the p99, ~10 ms on a shared machine at any rate).
 
     python -m bench.load.overhead [--rates 25,50,...] [--seconds 2] [--json out.json]
 """
@@ -35,7 +39,7 @@ from bench.load.profile import Level
 
 RATES = (25.0, 50.0, 100.0, 200.0, 400.0, 800.0)
 MAX_REQUESTS = 2000  # per level, whatever the rate
-LAG_P99_S = 0.005
+DRIFT_S = 0.005
 ACHIEVED_SHARE = 0.9
 
 
@@ -108,14 +112,19 @@ def rate_level(url: str, rate: float, n: int, *, max_tokens: int = 8, seed: int 
     span = max(o.end for o in outs) - min(o.start for o in outs) if outs else math.nan
     achieved = len(done) / span if span and span > 0 else math.nan
     lag = np.array([o.start - o.scheduled for o in outs])
+    lag_p50 = float(np.median(lag)) if lag.size else math.nan
     lag_p99 = float(np.percentile(lag, 99)) if lag.size else math.nan
-    sustained = len(done) == n == len(outs) and achieved >= ACHIEVED_SHARE * offered and lag_p99 <= LAG_P99_S
+    third = max(1, lag.size // 3)
+    drift = float(np.median(lag[-third:]) - np.median(lag[:third])) if lag.size else math.nan
+    sustained = len(done) == n == len(outs) and achieved >= ACHIEVED_SHARE * offered and drift <= DRIFT_S
     return {
         "rate": rate,
         "requests": n,
         "errors": n - len(done),
         "offered_per_s": offered,
         "achieved_per_s": achieved,
+        "schedule_lag_p50_ms": lag_p50 * 1e3,
+        "schedule_lag_drift_ms": drift * 1e3,
         "schedule_lag_p99_ms": lag_p99 * 1e3,
         "sustained": bool(sustained),
         "wall_s": wall,
@@ -176,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     for lv in report["ladder"]:
         print(
             f"rate {lv['rate']:g}/s: achieved {lv['achieved_per_s']:.1f}/s of {lv['offered_per_s']:.1f} "
-            f"offered, schedule lag p99 {lv['schedule_lag_p99_ms']:.2f} ms, "
+            f"offered, schedule lag p50/p99 {lv['schedule_lag_p50_ms']:.2f}/{lv['schedule_lag_p99_ms']:.2f} ms "
+            f"(drift {lv['schedule_lag_drift_ms']:.2f}), "
             f"TTFT error p99 {lv['stamps']['ttft_error']['p99_ms']:.3f} ms, "
             f"{'sustained' if lv['sustained'] else 'NOT sustained'}"
         )
