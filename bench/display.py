@@ -219,6 +219,8 @@ def print_leaderboard(console: Console, root: Path, run_id: str, run_dir: str, w
         "[dim]* on the accuracy / cost Pareto front · mean = macro average over tasks · "
         f"a/n = items answered / asked, ! = under {LOW_COVERAGE:.0%} answered[/]"
     )
+    for line in _price_notes(root, run_id):
+        console.print(f"[dim]$/1k items: {line}[/]")
     for _, r in board.iterrows():
         if _text(r["error"]) != "-":
             console.print(f"[red]{r['model']}[/]: {r['error']}")
@@ -226,6 +228,17 @@ def print_leaderboard(console: Console, root: Path, run_id: str, run_dir: str, w
         console.print(f"[yellow]warning[/] {line}")
     if wall_s is not None:
         console.print(f"wall time {wall_s:.1f} s · results in {run_dir}")
+
+
+def _price_notes(root: Path, run_id: str) -> list[str]:
+    """The date of every token price taken from bench's price table (bench.prices), per model."""
+    from bench import store
+    from bench.prices import price_notes
+
+    try:
+        return price_notes(store.find_run(root, run_id).get("suite_config", {}))
+    except Exception:  # a run without a readable manifest still gets its tables
+        return []
 
 
 def report_console() -> Console:

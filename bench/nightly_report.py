@@ -37,6 +37,7 @@ def _fmt(x: float | None, pct: bool = False) -> str:
 
 
 def markdown(root: Path, v: Verdict, run_path: Path, base_path: Path | None) -> str:
+    from bench.prices import price_notes
     from bench.report import leaderboard
 
     lines = [
@@ -47,6 +48,7 @@ def markdown(root: Path, v: Verdict, run_path: Path, base_path: Path | None) -> 
         + (f" ({base_path})" if base_path else ""),
         f"- status: **{'REGRESSED' if v.regressed else 'ok'}** ({len(v.regressed)} regressed, {len(v.improved)} improved)",
         f"- machine calibration: {calibration_line(v)}",
+        *(f"- cost: {line}" for line in price_notes(store.find_run(root, v.run_id).get("suite_config", {}))),
         "",
     ]
     board, tasks = leaderboard(root, v.run_id)

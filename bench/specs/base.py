@@ -5,9 +5,16 @@ Light to import (pydantic only), so plugins can define their spec classes withou
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 
 class Strict(BaseModel):
@@ -15,8 +22,40 @@ class Strict(BaseModel):
 
 
 class Price(Strict):
+    """$ per million tokens of a hosted model: typed, or named from bench's dated price table
+    (bench/prices.py): `price: gpt-4o-mini`, or `{table: gpt-4o-mini, output_per_mtok: 0.5}` where
+    a number given wins. The table's numbers and date are filled in when the suite is read, so the
+    stored suite keeps the prices used and when they were taken."""
+
     input_per_mtok: float = Field(default=0.0, ge=0)
     output_per_mtok: float = Field(default=0.0, ge=0)
+    table: str | None = Field(default=None, description="a model name in bench's price table")
+    as_of: str | None = Field(default=None, description="the date of the table's prices (filled in)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_table(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = {"table": v}
+        if not isinstance(v, dict) or v.get("table") is None:
+            return v
+        given = {k for k in ("input_per_mtok", "output_per_mtok") if v.get(k) is not None}
+        if len(given) == 2:  # nothing comes from the table (or it was filled in before)
+            return v
+        from bench.prices import lookup
+
+        e = lookup(str(v["table"]))
+        table = {"input_per_mtok": e.input_per_mtok, "output_per_mtok": e.output_per_mtok, "as_of": e.as_of}
+        return {**table, **{k: x for k, x in v.items() if x is not None}}
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Without the table fields when unused: typed prices dump (and hash) as they always did."""
+        out = dict(handler(self))
+        for k in ("table", "as_of"):
+            if out.get(k) is None:
+                out.pop(k, None)
+        return out
 
 
 class ModelSpecBase(Strict):
