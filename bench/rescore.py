@@ -415,7 +415,9 @@ def _rescore_task(
 
     for row in summary:  # efficiency as measured in the source run, cost included
         row.update({k: v for k, v in first.items() if k not in _RUNS_FROM_SCORES})
-        row["usd_per_correct"] = per_correct(first["cost_usd"], correct) if first.get("cost_usd") else None
+        row["usd_per_correct"] = (
+            per_correct(first["cost_usd"], correct) if first.get("cost_usd") is not None else None
+        )
     writer.write_summary(summary)
     before = {r["metric"]: r.get("value") for r in src_runs}
     moved = {

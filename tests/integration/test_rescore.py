@@ -131,7 +131,18 @@ def test_rescore_with_a_changed_rule_equals_a_rerun_and_loads_no_model(
     ra, rb, rs = _runs(res, rescored), _runs(res, rerun), _runs(res, src)
     assert set(ra) == set(rb) == set(rs)
     for key in ra:
-        for col in ("value", "ci_low", "ci_high", "stderr", "n_scored", "n", "n_errors", "primary", "status"):
+        for col in (
+            "value",
+            "ci_low",
+            "ci_high",
+            "stderr",
+            "n_scored",
+            "n",
+            "n_errors",
+            "primary",
+            "status",
+            "usd_per_correct",
+        ):
             assert ra[key][col] == rb[key][col], (key, col)
         for col in (
             "latency_p50",
