@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.backends.base import GenerateRequest, LoglikelihoodRequest, RollingRequest
-from bench.rescore import NeedsModel, ReplayBackend
+from bench.backends.replay import NeedsModel, ReplayBackend
 
 ROWS = [
     {"item_id": "g", "method": "chat", "prompt": "P", "max_tokens": 8, "raw_output": "out", "input_tokens": 3,
