@@ -17,8 +17,8 @@ __all__ = ["rescore_command"]
     "sets",
     multiple=True,
     metavar="PATH=VALUE",
-    help="change a scoring setting of the run's suite first, e.g. tasks.gsm8k.answer_format=number "
-    "(repeatable; VALUE is read as YAML; a change that alters the requests skips the task)",
+    help="change a scoring setting of the run's suite first, e.g. tasks.gsm8k.answer_regex='...' on a "
+    "kind that has one (repeatable; VALUE is read as YAML; a change that alters the requests skips the task)",
 )
 @click.option("--output", "-o", type=click.Path(file_okay=False), help=RESULTS_HELP)
 @click.option(
