@@ -69,3 +69,26 @@ def test_summary_reports_the_highest_sustained_rate() -> None:
     )
     assert got["max_sustained_per_s"] == 50.0 and got["achieved_at_max_per_s"] == 48.0
     assert got["first_unsustained"] == 100.0
+
+
+def test_every_stamp_keeps_the_causal_order_of_one_clock() -> None:
+    """Per request: stamped 'sent' before the server read it, each piece after the server sent it, the
+    end after the server's last event (a 'sent' stamp taken once the body was written failed the
+    first, by ~0.2 ms: the server had already read it)."""
+    import asyncio
+
+    from bench.load.client import Target
+    from bench.load.generator import run_level
+    from bench.load.overhead import requests
+    from bench.load.profile import Level
+
+    with zero_server(ttft_s=0.002, itl_s=0.001) as url:
+        t = Target(base_url=url, model="zero", chat=False)
+        outs = asyncio.run(run_level(Level("concurrency", 4.0), requests(24, 5), t))
+    assert len(outs) == 24 and all(o.error is None for o in outs)
+    for o in outs:
+        assert o.server_start is not None and o.server_end is not None and o.first is not None
+        assert o.scheduled <= o.start < o.server_start
+        assert len(o.chunk_times) == len(o.server_times) == 5 == o.output_tokens
+        assert all(c > s for c, s in zip(o.chunk_times, o.server_times, strict=True))
+        assert o.first == o.chunk_times[0] and o.server_end < o.end
