@@ -13,9 +13,9 @@ from bench.specs.base import ModelSpecBase
 
 
 def _thread_count(v: Any) -> Any:
-    """A whole number >= 1 or "auto" (YAML gives ints and strings; bools are neither)."""
+    """A whole number >= 1 or "auto" (YAML gives ints and strings; bools are neither; null: auto)."""
     if v == "auto" or v is None:
-        return v
+        return "auto"
     if isinstance(v, int) and not isinstance(v, bool) and v >= 1:
         return v
     raise ValueError(f"must be a whole number >= 1 or 'auto', not {v!r}")

@@ -136,10 +136,12 @@ def test_probe_result_is_cached_per_file_and_variant(tmp_path: Path, monkeypatch
 SUITE = {"name": "x", "tasks": [{"name": "t", "kind": "mcq", "dataset": "arc_easy"}]}
 
 
-@pytest.mark.parametrize(("value", "expected"), [(None, "auto"), ("auto", "auto"), (1, 1), (3, 3)])
+@pytest.mark.parametrize(
+    ("value", "expected"), [("absent", "auto"), (None, "auto"), ("auto", "auto"), (1, 1), (3, 3)]
+)
 def test_suite_n_threads_accepts_whole_numbers_and_auto(value: object, expected: object) -> None:
     model: dict[str, object] = {"name": "smollm2-135m"}
-    if value is not None:
+    if value != "absent":
         model["n_threads"] = value
     suite = parse_suite({**SUITE, "models": [model]}, "s.yaml")
     assert suite.models[0].n_threads == expected  # type: ignore[union-attr]
