@@ -47,20 +47,21 @@ class SweepResult:
 def run_sweep(
     suite: Suite, root: Path, *, resume: bool = False, run_id: str | None = None, emit: Emit | None = None
 ) -> SweepResult:
-    from bench.runner import plan_run
+    from bench.runner import plan_run, run_lock
 
     if suite.load is None:
         raise BenchError(f"suite {suite.name!r} has no load: block (or give levels on the command line)")
     emit = emit or (lambda e: None)
     plan = plan_run(suite, root, resume=resume, run_id=run_id)
     result = SweepResult(plan.run_id, plan.dir, pd.DataFrame())
-    for spec in suite.models:
-        try:
-            _sweep_model(suite, suite.load, spec, plan, emit, result)
-        except Exception as e:  # one model's failure is its own, the sweep goes on
-            msg = str(e) if isinstance(e, BenchError) else f"{type(e).__name__}: {e}"
-            result.errors[spec.name] = msg
-            emit({"type": "model_error", "model": spec.name, "error": msg})
+    with run_lock(plan.dir):  # one writer per run: two resumes of one sweep never write the same level
+        for spec in suite.models:
+            try:
+                _sweep_model(suite, suite.load, spec, plan, emit, result)
+            except Exception as e:  # one model's failure is its own, the sweep goes on
+                msg = str(e) if isinstance(e, BenchError) else f"{type(e).__name__}: {e}"
+                result.errors[spec.name] = msg
+                emit({"type": "model_error", "model": spec.name, "error": msg})
     result.levels = records.read_levels(plan.root, [plan.run_id])
     return result
 
