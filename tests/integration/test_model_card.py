@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -223,6 +224,24 @@ def test_table_reports_the_stored_items(card_run: Path, got: dict[str, list[dict
         assert (c[8] == "within") == inside, (task, c[8])
         if not inside:
             assert c[8].startswith(f"{100 * k / n - card:+.1f}: ") and "Q4_K_M" in c[8], (task, c[8])
+
+
+def test_readme_table_regenerates_from_the_stored_run() -> None:
+    """The stored real run (its runs rows and manifest) prints the stored table, byte for byte, and
+    it is a whole run of the suite as committed (no limit, the same tasks and sizes)."""
+    from bench import store
+    from bench.config import load_suite
+
+    (manifest,) = store.list_runs(STORED_RUN)
+    assert manifest["suite_hash"] == load_suite(SUITE).suite_hash(), "stored run is of another suite"
+    assert manifest["suite_config"]["defaults"]["limit"] is None
+    text = print_table(STORED_RUN)
+    assert text == STORED_TABLE.read_text(), (
+        f"suites/model_card_table.py on {STORED_RUN.relative_to(ROOT)} no longer prints "
+        f"{STORED_TABLE.relative_to(ROOT)}:\n{text}"
+    )
+    assert re.search(r"\| ARC-e \| 0 \| 57\.7 \| \d+\.\d \(acc_norm\)", text)
+    assert "2,376 (test, all)" in text
 
 
 def _regen() -> None:
