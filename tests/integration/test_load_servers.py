@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -34,7 +33,8 @@ from bench.config import parse_suite
 from bench.load import records
 from bench.load.profile import arrival_times
 from bench.load.sweep import run_sweep
-from tests.integration.test_openai_server import LlamaServer, _free_port
+from tests.integration.test_openai_server import LlamaServer
+from tests.servers import ServerProcess, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -300,36 +300,13 @@ while True:
 """
 
 
-class NativeServer:
+class NativeServer(ServerProcess):
     """llama.cpp's C++ server (the xllamacpp wheel) in its own process, with parallel slots."""
 
     def __init__(self, model: str, log: Path, slots: int) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}/v1"
-        self.log = log.open("w")
+        self.port = free_port()
         cmd = [sys.executable, "-c", XLLAMACPP_SERVER, model, str(self.port), str(slots)]
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.log.close()
-                raise RuntimeError(
-                    f"xllamacpp server exited {self.proc.returncode}: {log.read_text()[-3000:]}"
-                )
-            try:
-                if httpx.get(f"{self.url}/models", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        self.stop()
-        raise RuntimeError(f"xllamacpp server not up in 120 s: {log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(30)
-        self.log.close()
+        super().__init__("xllamacpp", cmd, f"http://127.0.0.1:{self.port}/v1", log, timeout_s=120)
 
 
 @pytest.fixture(scope="module")

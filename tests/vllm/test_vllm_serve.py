@@ -7,64 +7,31 @@ found for vllm"), so the server is started as `python -m vllm.entrypoints.openai
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from bench.backends.base import GenerateRequest, LoglikelihoodRequest
+from tests.servers import ServerProcess, free_port
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.filterwarnings("default")]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class VLLMServer:
+class VLLMServer(ServerProcess):
     def __init__(self, model: Path, log: Path) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.port = free_port()
         cmd = [
             sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
             "--served-model-name", "smol", "--host", "127.0.0.1", "--port", str(self.port),
             "--dtype", "bfloat16", "--enforce-eager", "--max-model-len", "2048",
         ]  # fmt: skip
-        self.log = log.open("w")
         env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
         # its own process group: the server's engine core and worker are killed with it (a SIGKILL
         # of the server alone leaves them running, 2.7 GB, measured)
-        self.proc = subprocess.Popen(
-            cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"vllm server exited {self.proc.returncode}: {log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/models", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(1)
-        self.stop()
-        raise RuntimeError(f"vllm server not up in 600 s: {log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)  # killed mid-run, children included
-        self.proc.wait(30)
-        self.log.close()
+        super().__init__("vllm", cmd, f"http://127.0.0.1:{self.port}/v1", log, timeout_s=600, env=env)
 
 
 @pytest.fixture(scope="module")
