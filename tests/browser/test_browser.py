@@ -15,24 +15,15 @@ import pytest
 
 from bench.config import parse_suite
 from bench.runner import NullDisplay, execute, plan_run
-
-
-def _missing(what: str) -> None:
-    """Under CI (the CI variable set, as .ci/run does) a missing tool fails the tests: a skip would
-    keep CI green without the dashboard ever being drawn. Elsewhere it skips with the install line."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} (CI is set, so the browser tests must run)", pytrace=False)
-    pytest.skip(what)
-
+from tests.browser.serving import free_port, missing_tool, serve
 
 try:
     import streamlit  # noqa: F401
 except ImportError:
-    _missing("needs the dashboard extra: pip install 'bench[dashboard]'")
+    missing_tool("needs the dashboard extra: pip install 'bench[dashboard]'")
 
-from tests.browser.cdp import chromium  # noqa: E402 - after the dependency check
-from tests.browser.serving import free_port, serve  # noqa: E402
-from tests.load_sweeps import qa_items, two_model_sweep  # noqa: E402
+from tests.browser.cdp import chromium
+from tests.load_sweeps import qa_items, two_model_sweep
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 # Debian's package (what .ci/run installs); BENCH_CHROMIUM names another binary.
@@ -44,7 +35,7 @@ def browser() -> str:
     """The Chromium binary, looked up before the store and the server are built."""
     path = os.environ.get("BENCH_CHROMIUM") or CHROMIUM
     if not (Path(path).is_file() and os.access(path, os.X_OK)):
-        _missing(f"no Chromium at {path}: apt-get install -y chromium")
+        missing_tool(f"no Chromium at {path}: apt-get install -y chromium")
     return path
 
 

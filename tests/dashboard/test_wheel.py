@@ -23,7 +23,7 @@ import psutil
 import pytest
 
 from bench import store
-from tests.browser.serving import free_port, serve
+from tests.browser.serving import free_port, missing_tool, serve
 
 pytestmark = pytest.mark.slow
 
@@ -180,7 +180,7 @@ def test_bench_dashboard_from_a_wheel_serves_the_packaged_app(
 def test_chromium_draws_the_wheel_dashboard(server: tuple[str, psutil.Process]) -> None:
     browser = os.environ.get("BENCH_CHROMIUM") or "/usr/bin/chromium"
     if not (Path(browser).is_file() and os.access(browser, os.X_OK)):
-        pytest.skip(f"no Chromium at {browser}: apt-get install -y chromium")
+        missing_tool(f"no Chromium at {browser}: apt-get install -y chromium")
     from tests.browser.cdp import chromium
 
     url, _ = server
